@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests (release and ASan+UBSan builds), the integration suite against the
+# real binary with real backends and clients, and a short libFuzzer run over the request parser.
+# Usage: scripts/test.sh            (everything)
+#        QUICK=1 scripts/test.sh    (skip the sanitizer build and the fuzz run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+bash scripts/install-deps.sh
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
+
+echo "== build (release)"
+bash scripts/build.sh release
+echo "== unit tests (release)"
+ctest --preset release
+
+echo "== integration tests (real switchboard, nginx, curl, websockets)"
+SWITCHBOARD_BIN="$root/build/release/switchboard" /usr/bin/python3 -m pytest -n 2 -q tests/integration
+
+if [ "${QUICK:-0}" != 1 ]; then
+  echo "== build (ASan + UBSan, clang)"
+  bash scripts/build.sh asan
+  echo "== unit tests (ASan + UBSan)"
+  ctest --preset asan
+  echo "== integration tests against the ASan + UBSan binary (fast ones)"
+  SWITCHBOARD_BIN="$root/build/asan/switchboard" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+    /usr/bin/python3 -m pytest -n 2 -q -m "not slow" tests/integration
+  echo "== fuzz (libFuzzer, ${FUZZ_SECONDS:-30}s per target)"
+  bash scripts/build.sh fuzz
+  for target in build/fuzz/fuzz_*; do
+    [ -x "$target" ] || continue
+    "$target" -max_total_time="${FUZZ_SECONDS:-30}" -print_final_stats=0 tests/fuzz/corpus 2>&1 | tail -2
+  done
+fi
+echo "== all tests passed"

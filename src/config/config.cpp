@@ -1,0 +1,693 @@
+// Reads the YAML configuration of `switchboard serve` into a Config and validates it; every problem
+// becomes one ConfigError naming the dotted key. The schema is documented in docs/config.md.
+#include "config/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <initializer_list>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace sb::config {
+namespace {
+
+// ---- Messages --------------------------------------------------------------------------------
+
+// Messages go to one log line or one CLI line, so control characters from the user's text (a
+// quoted YAML scalar may hold a newline) are escaped.
+std::string printable(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (byte < 0x20 || byte == 0x7f) {
+      std::array<char, 5> escaped{};
+      std::snprintf(escaped.data(), escaped.size(), "\\x%02x", byte);
+      out += escaped.data();
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+[[noreturn]] void fail(const std::string& key, const std::string& problem) {
+  throw ConfigError(printable(key), printable(problem));
+}
+
+std::string quoted(std::string_view text) {
+  return "'" + std::string(text) + "'";
+}
+
+template <typename Names>
+std::string join(const Names& names) {
+  std::string out;
+  for (const std::string_view name : names) {
+    if (!out.empty()) out += ", ";
+    out += name;
+  }
+  return out;
+}
+
+std::string child(const std::string& path, std::string_view key) {
+  return path.empty() ? std::string(key) : path + "." + std::string(key);
+}
+
+std::string item(const std::string& path, size_t index) {
+  return path + "[" + std::to_string(index) + "]";
+}
+
+// ---- Numbers, sizes, durations ---------------------------------------------------------------
+
+constexpr uint64_t kKiB = 1024;
+constexpr uint64_t kMiB = 1024 * kKiB;
+constexpr uint64_t kGiB = 1024 * kMiB;
+
+// Leading decimal digits of a setting and what follows them ("250ms" -> 250, "ms").
+struct Number {
+  uint64_t value = 0;
+  bool overflow = false;
+  std::string_view suffix;
+};
+
+// Only plain digits: yaml-cpp's own conversions would take "0x10" or "1e3", or wrap "-1" into a
+// huge unsigned value.
+std::optional<Number> split_number(std::string_view text) {
+  Number number;
+  size_t i = 0;
+  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+    const auto digit = static_cast<uint64_t>(text[i] - '0');
+    if (number.value > (std::numeric_limits<uint64_t>::max() - digit) / 10) number.overflow = true;
+    number.value = number.value * 10 + digit;
+  }
+  if (i == 0) return std::nullopt;
+  number.suffix = text.substr(i);
+  return number;
+}
+
+bool is_negative_number(std::string_view text) {
+  return text.size() > 1 && text[0] == '-' && text[1] >= '0' && text[1] <= '9';
+}
+
+std::string format_size(uint64_t bytes) {
+  for (const auto& [unit, suffix] : {std::pair{kGiB, "g"}, {kMiB, "m"}, {kKiB, "k"}}) {
+    if (bytes != 0 && bytes % unit == 0) return std::to_string(bytes / unit) + suffix;
+  }
+  return std::to_string(bytes);
+}
+
+std::string format_duration(Duration duration) {
+  const auto ms = duration.count();
+  for (const auto& [unit, suffix] :
+       {std::pair{3'600'000LL, "h"}, {60'000LL, "m"}, {1'000LL, "s"}}) {
+    if (ms != 0 && ms % unit == 0) return std::to_string(ms / unit) + suffix;
+  }
+  return std::to_string(ms) + "ms";
+}
+
+// 0 for a suffix that is not a duration unit.
+int64_t millis_per_unit(std::string_view suffix) {
+  if (suffix == "ms") return 1;
+  if (suffix.empty() || suffix == "s") return 1'000;
+  if (suffix == "m") return 60'000;
+  if (suffix == "h") return 3'600'000;
+  return 0;
+}
+
+// 0 for a suffix that is not a size unit.
+uint64_t bytes_per_unit(std::string_view suffix) {
+  if (suffix.empty()) return 1;
+  if (suffix.size() != 1) return 0;
+  switch (std::tolower(static_cast<unsigned char>(suffix[0]))) {
+    case 'k':
+      return kKiB;
+    case 'm':
+      return kMiB;
+    case 'g':
+      return kGiB;
+    default:
+      return 0;
+  }
+}
+
+// ---- Ranges ----------------------------------------------------------------------------------
+
+struct Range {
+  uint64_t lo;
+  uint64_t hi;
+};
+
+enum class Unit { kCount, kBytes };
+
+std::string show(uint64_t value, Unit unit) {
+  return unit == Unit::kBytes ? format_size(value) : std::to_string(value);
+}
+
+[[noreturn]] void fail_range(const std::string& key, const std::string& shown, Range range,
+                             Unit unit) {
+  fail(key, shown + " is out of range " + show(range.lo, unit) + "-" + show(range.hi, unit));
+}
+
+void check_range(const std::string& key, uint64_t value, Range range, Unit unit = Unit::kCount) {
+  if (value < range.lo || value > range.hi) fail_range(key, show(value, unit), range, unit);
+}
+
+constexpr Range kThreadsRange{0, 256};
+constexpr Range kPortRange{1, 65'535};
+constexpr Range kWeightRange{1, 1'000};
+constexpr Range kHeaderBlockRange{kKiB, kMiB};
+constexpr uint64_t kMinRequestLine = 256;
+// Timers count nanoseconds from the clock's epoch in an int64 (about 292 years), so a timeout must
+// stay far below that for `now() + timeout` not to overflow.
+constexpr Duration kMaxTimeout = std::chrono::hours(24 * 365);
+
+// ---- Schema tables ---------------------------------------------------------------------------
+
+// Names the balance/ factory can build today. The planned ones (least_conn, ip_hash, hash, random,
+// p2c, ewma) join this list as their implementations land, so a config never names an algorithm
+// the binary does not have.
+constexpr std::array<std::string_view, 1> kSupportedBalances{"round_robin"};
+
+constexpr std::array<std::string_view, 6> kLogLevels{"trace", "debug", "info",
+                                                     "warn",  "error", "off"};
+constexpr std::array<std::string_view, 2> kAccessLogFormats{"json", "text"};
+
+struct TimeoutField {
+  std::string_view name;
+  Duration Timeouts::*member;
+  bool zero_allowed;
+};
+
+constexpr std::array<TimeoutField, 8> kTimeoutFields{{
+    {"client_header", &Timeouts::client_header, false},
+    {"client_body", &Timeouts::client_body, false},
+    {"keepalive_idle", &Timeouts::keepalive_idle, false},
+    {"upstream_connect", &Timeouts::upstream_connect, false},
+    {"upstream_response", &Timeouts::upstream_response, false},
+    {"upstream_idle", &Timeouts::upstream_idle, false},
+    {"websocket_idle", &Timeouts::websocket_idle, false},
+    {"drain", &Timeouts::drain, true},  // 0 = stop at once, dropping in-flight requests
+}};
+
+// The 32-bit limits. body_size (64-bit, 0 = unlimited) is handled on its own.
+struct LimitField {
+  std::string_view name;
+  uint32_t Limits::*member;
+  Unit unit;
+  Range range;  // request_line is further capped by header_block in validate()
+};
+
+constexpr std::array<LimitField, 5> kLimitFields{{
+    {"request_line", &Limits::request_line, Unit::kBytes, {kMinRequestLine, kHeaderBlockRange.hi}},
+    {"header_block", &Limits::header_block, Unit::kBytes, kHeaderBlockRange},
+    {"header_count", &Limits::header_count, Unit::kCount, {1, 10'000}},
+    {"upstream_keepalive", &Limits::upstream_keepalive, Unit::kCount, {0, 10'000}},
+    {"max_connections",
+     &Limits::max_connections,
+     Unit::kCount,
+     {1, std::numeric_limits<uint32_t>::max()}},
+}};
+
+template <typename Names>
+bool contains(const Names& names, std::string_view name) {
+  return std::find(std::begin(names), std::end(names), name) != std::end(names);
+}
+
+// ---- YAML readers ----------------------------------------------------------------------------
+
+// Rejects keys the schema does not know, so a typo cannot silently leave a default in place, and
+// repeated keys, which yaml-cpp would otherwise resolve by quietly taking the first.
+template <typename Names>
+void check_keys(const YAML::Node& map, const std::string& path, const std::string& owner,
+                const Names& known) {
+  std::vector<std::string> seen;
+  for (const auto& entry : map) {
+    if (!entry.first.IsScalar()) fail(owner, "expected keys to be plain strings");
+    const std::string& key = entry.first.Scalar();
+    if (!contains(known, key)) fail(child(path, key), "unknown key");
+    if (contains(seen, key)) fail(child(path, key), "duplicate key");
+    seen.push_back(key);
+  }
+}
+
+void check_keys(const YAML::Node& map, const std::string& path,
+                std::initializer_list<std::string_view> known) {
+  check_keys(map, path, path, known);
+}
+
+// A section may be left empty (`timeouts:`) to keep its defaults; false means "absent or empty".
+bool open_map(const YAML::Node& node, const std::string& path) {
+  if (!node || node.IsNull()) return false;
+  if (!node.IsMap()) fail(path, "expected a map");
+  return true;
+}
+
+bool open_list(const YAML::Node& node, const std::string& path) {
+  if (!node || node.IsNull()) return false;
+  if (!node.IsSequence()) fail(path, "expected a list");
+  return true;
+}
+
+YAML::Node require(const YAML::Node& map, const std::string& path, std::string_view key) {
+  YAML::Node value = map[std::string(key)];
+  if (!value) fail(child(path, key), "missing required key");
+  return value;
+}
+
+std::string read_string(const YAML::Node& node, const std::string& key) {
+  if (!node.IsScalar()) fail(key, "expected a string");
+  return node.Scalar();
+}
+
+bool read_bool(const YAML::Node& node, const std::string& key) {
+  bool value = false;
+  if (!node.IsScalar() || !YAML::convert<bool>::decode(node, value)) {
+    fail(key, "expected true or false, got " + quoted(node.Scalar()));
+  }
+  return value;
+}
+
+uint64_t read_count(const YAML::Node& node, const std::string& key, Range range) {
+  if (!node.IsScalar()) fail(key, "expected a number");
+  const std::string& text = node.Scalar();
+  if (is_negative_number(text)) fail_range(key, text, range, Unit::kCount);
+  const auto number = split_number(text);
+  if (!number || !number->suffix.empty()) fail(key, "expected a number, got " + quoted(text));
+  if (number->overflow) fail_range(key, text, range, Unit::kCount);
+  check_range(key, number->value, range);
+  return number->value;
+}
+
+uint64_t read_size(const YAML::Node& node, const std::string& key) {
+  if (!node.IsScalar()) fail(key, "expected a size such as 32k");
+  return parse_size(key, node.Scalar());
+}
+
+Duration read_duration(const YAML::Node& node, const std::string& key) {
+  if (!node.IsScalar()) fail(key, "expected a duration such as 10s");
+  return parse_duration(key, node.Scalar());
+}
+
+// ---- Sections --------------------------------------------------------------------------------
+
+template <typename Parse>
+auto read_list(const YAML::Node& node, const std::string& path, Parse parse) {
+  std::vector<decltype(parse(node, path))> out;
+  if (!open_list(node, path)) return out;
+  for (size_t i = 0; i < node.size(); ++i) out.push_back(parse(node[i], item(path, i)));
+  return out;
+}
+
+InstanceConfig parse_instance(const YAML::Node& node, const std::string& path) {
+  InstanceConfig instance;
+  if (node.IsScalar()) {  // short form "host:port", weight 1
+    const Endpoint endpoint = parse_endpoint(path, node.Scalar());
+    instance.address = endpoint.host;
+    instance.port = endpoint.port;
+    return instance;
+  }
+  if (!node.IsMap()) fail(path, "expected a map or a \"host:port\" string");
+  check_keys(node, path, {"address", "port", "weight"});
+  instance.address = read_string(require(node, path, "address"), child(path, "address"));
+  instance.port = static_cast<uint16_t>(
+      read_count(require(node, path, "port"), child(path, "port"), kPortRange));
+  if (const auto weight = node["weight"]) {
+    instance.weight =
+        static_cast<uint32_t>(read_count(weight, child(path, "weight"), kWeightRange));
+  }
+  return instance;
+}
+
+ServiceConfig parse_service(const YAML::Node& node, const std::string& path) {
+  if (!node.IsMap()) fail(path, "expected a map");
+  check_keys(node, path, {"name", "balance", "instances"});
+  ServiceConfig service;
+  service.name = read_string(require(node, path, "name"), child(path, "name"));
+  if (const auto balance = node["balance"]) {
+    service.balance = read_string(balance, child(path, "balance"));
+  }
+  service.instances = read_list(node["instances"], child(path, "instances"), parse_instance);
+  return service;
+}
+
+RouteConfig parse_route(const YAML::Node& node, const std::string& path) {
+  if (!node.IsMap()) fail(path, "expected a map");
+  check_keys(node, path, {"host", "path_prefix", "service", "strip_prefix"});
+  RouteConfig route;
+  route.service = read_string(require(node, path, "service"), child(path, "service"));
+  if (const auto host = node["host"]) route.host = read_string(host, child(path, "host"));
+  if (const auto prefix = node["path_prefix"]) {
+    route.path_prefix = read_string(prefix, child(path, "path_prefix"));
+  }
+  if (const auto strip = node["strip_prefix"]) {
+    route.strip_prefix = read_bool(strip, child(path, "strip_prefix"));
+  }
+  return route;
+}
+
+void parse_timeouts(const YAML::Node& node, const std::string& path, Timeouts& timeouts) {
+  if (!open_map(node, path)) return;
+  std::array<std::string_view, kTimeoutFields.size()> names{};
+  std::transform(kTimeoutFields.begin(), kTimeoutFields.end(), names.begin(),
+                 [](const TimeoutField& field) { return field.name; });
+  check_keys(node, path, path, names);
+  for (const TimeoutField& field : kTimeoutFields) {
+    if (const auto value = node[std::string(field.name)]) {
+      timeouts.*field.member = read_duration(value, child(path, field.name));
+    }
+  }
+}
+
+void parse_limits(const YAML::Node& node, const std::string& path, Limits& limits) {
+  if (!open_map(node, path)) return;
+  std::array<std::string_view, kLimitFields.size() + 1> names{};
+  std::transform(kLimitFields.begin(), kLimitFields.end(), names.begin(),
+                 [](const LimitField& field) { return field.name; });
+  names.back() = "body_size";
+  check_keys(node, path, path, names);
+  for (const LimitField& field : kLimitFields) {
+    const auto value = node[std::string(field.name)];
+    if (!value) continue;
+    const std::string key = child(path, field.name);
+    const uint64_t number =
+        field.unit == Unit::kBytes ? read_size(value, key) : read_count(value, key, field.range);
+    // Checked before narrowing to 32 bits; validate() repeats it on the narrowed value.
+    check_range(key, number, field.range, field.unit);
+    limits.*field.member = static_cast<uint32_t>(number);
+  }
+  if (const auto body = node["body_size"]) {
+    limits.body_size = read_size(body, child(path, "body_size"));
+  }
+}
+
+// `access_log: off` / `false` disables it, `access_log: /path/file.log` is shorthand for the path,
+// or a full map.
+void parse_access_log(const YAML::Node& node, const std::string& path, AccessLogConfig& log) {
+  if (node && node.IsScalar()) {
+    bool enabled = false;
+    // A quoted scalar ("!" tag) is always a path, so a log file may be called "off".
+    if (node.Tag() != "!" && YAML::convert<bool>::decode(node, enabled)) {
+      log.enabled = enabled;
+    } else {
+      log.path = node.Scalar();
+    }
+    return;
+  }
+  if (!open_map(node, path)) return;
+  check_keys(node, path, {"enabled", "path", "format"});
+  if (const auto enabled = node["enabled"]) {
+    log.enabled = read_bool(enabled, child(path, "enabled"));
+  }
+  if (const auto file = node["path"]) log.path = read_string(file, child(path, "path"));
+  if (const auto format = node["format"]) log.format = read_string(format, child(path, "format"));
+}
+
+void parse_endpoints(const YAML::Node& node, const std::string& path, EndpointsConfig& endpoints) {
+  if (!open_map(node, path)) return;
+  check_keys(node, path, {"health_path", "status_path"});
+  if (const auto health = node["health_path"]) {
+    endpoints.health_path = read_string(health, child(path, "health_path"));
+  }
+  if (const auto status = node["status_path"]) {
+    endpoints.status_path = read_string(status, child(path, "status_path"));
+  }
+}
+
+Config parse_root(const YAML::Node& root, const std::string& source) {
+  Config config;
+  if (root.IsNull()) return config;  // an empty file: all defaults
+  if (!root.IsMap()) fail(source, "expected a map of settings at the top level");
+  check_keys(root, "", source,
+             std::initializer_list<std::string_view>{"listen", "threads", "log_level", "services",
+                                                     "routes", "timeouts", "limits", "access_log",
+                                                     "endpoints"});
+  if (const auto listen = root["listen"]) {
+    config.listen = parse_endpoint("listen", read_string(listen, "listen"));
+  }
+  if (const auto threads = root["threads"]) {
+    config.threads = static_cast<unsigned>(read_count(threads, "threads", kThreadsRange));
+  }
+  if (const auto level = root["log_level"]) config.log_level = read_string(level, "log_level");
+  config.services = read_list(root["services"], "services", parse_service);
+  config.routes = read_list(root["routes"], "routes", parse_route);
+  parse_timeouts(root["timeouts"], "timeouts", config.timeouts);
+  parse_limits(root["limits"], "limits", config.limits);
+  parse_access_log(root["access_log"], "access_log", config.access_log);
+  parse_endpoints(root["endpoints"], "endpoints", config.endpoints);
+  return config;
+}
+
+// yaml-cpp's marks count from 0; editors count from 1.
+std::string describe(const YAML::Exception& error) {
+  if (error.mark.is_null()) return "invalid YAML: " + error.msg;
+  return "invalid YAML at line " + std::to_string(error.mark.line + 1) + ", column " +
+         std::to_string(error.mark.column + 1) + ": " + error.msg;
+}
+
+// `source` names the document in errors that belong to no key: "config" or the file path.
+Config parse_document(const std::string& text, const std::string& source) {
+  Config config;
+  try {
+    config = parse_root(YAML::Load(text), source);
+  } catch (const YAML::Exception& error) {
+    fail(source, describe(error));
+  }
+  add_default_route(config);
+  validate(config);
+  return config;
+}
+
+[[noreturn]] void fail_read(const std::string& path, int error) {
+  const std::string reason = std::error_code(error, std::generic_category()).message();
+  fail(path, "cannot read " + path + ": " + reason);
+}
+
+// ---- Validation ------------------------------------------------------------------------------
+
+bool has_space(std::string_view text) {
+  return std::any_of(text.begin(), text.end(),
+                     [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; });
+}
+
+bool is_service_name(std::string_view name) {
+  const auto lower_or_digit = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+  };
+  if (name.empty() || name.size() > 63 || !lower_or_digit(name[0])) return false;
+  return std::all_of(name.begin() + 1, name.end(),
+                     [&](char c) { return lower_or_digit(c) || c == '.' || c == '_' || c == '-'; });
+}
+
+template <typename Names>
+void check_one_of(const std::string& key, const std::string& value, const Names& allowed,
+                  std::string_view what) {
+  if (!contains(allowed, value)) {
+    fail(key, "unsupported " + std::string(what) + " " + quoted(value) +
+                  " (supported: " + join(allowed) + ")");
+  }
+}
+
+void check_path(const std::string& key, const std::string& path) {
+  if (path.empty() || path[0] != '/') fail(key, "must start with '/', got " + quoted(path));
+}
+
+void validate_instance(const InstanceConfig& instance, const std::string& path) {
+  if (instance.address.empty()) fail(child(path, "address"), "must not be empty");
+  check_range(child(path, "port"), instance.port, kPortRange);
+  check_range(child(path, "weight"), instance.weight, kWeightRange);
+}
+
+void validate_services(const std::vector<ServiceConfig>& services) {
+  for (size_t i = 0; i < services.size(); ++i) {
+    const ServiceConfig& service = services[i];
+    const std::string path = item("services", i);
+    if (!is_service_name(service.name)) {
+      fail(child(path, "name"),
+           "invalid name " + quoted(service.name) + " (expected [a-z0-9][a-z0-9._-]{0,62})");
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (services[j].name == service.name) {
+        fail(child(path, "name"), "duplicate service name " + quoted(service.name) + " (also " +
+                                      item("services", j) + ")");
+      }
+    }
+    check_one_of(child(path, "balance"), service.balance, kSupportedBalances, "balance");
+    for (size_t j = 0; j < service.instances.size(); ++j) {
+      validate_instance(service.instances[j], item(child(path, "instances"), j));
+    }
+  }
+}
+
+bool has_service(const std::vector<ServiceConfig>& services, const std::string& name) {
+  return std::any_of(services.begin(), services.end(),
+                     [&](const ServiceConfig& service) { return service.name == name; });
+}
+
+void validate_routes(const std::vector<RouteConfig>& routes,
+                     const std::vector<ServiceConfig>& services) {
+  // With one service add_default_route() fills the gap; with several there is no sensible guess.
+  if (routes.empty() && services.size() > 1) {
+    fail("routes", "no routes given for " + std::to_string(services.size()) +
+                       " services; add routes saying which requests go to which service");
+  }
+  for (size_t i = 0; i < routes.size(); ++i) {
+    const RouteConfig& route = routes[i];
+    const std::string path = item("routes", i);
+    if (route.host.find('/') != std::string::npos || has_space(route.host)) {
+      fail(child(path, "host"), "invalid host " + quoted(route.host) + " (no '/' or spaces)");
+    }
+    check_path(child(path, "path_prefix"), route.path_prefix);
+    if (!has_service(services, route.service)) {
+      fail(child(path, "service"), "unknown service " + quoted(route.service));
+    }
+  }
+}
+
+void validate_timeouts(const Timeouts& timeouts) {
+  for (const TimeoutField& field : kTimeoutFields) {
+    const Duration value = timeouts.*field.member;
+    const std::string key = child("timeouts", field.name);
+    if (field.zero_allowed && value < Duration::zero()) fail(key, "must not be negative");
+    if (!field.zero_allowed && value <= Duration::zero()) fail(key, "must be greater than 0");
+    if (value > kMaxTimeout) {
+      fail(key,
+           format_duration(value) + " is more than the maximum " + format_duration(kMaxTimeout));
+    }
+  }
+}
+
+void validate_limits(const Limits& limits) {
+  for (const LimitField& field : kLimitFields) {
+    Range range = field.range;
+    // The request line is part of the header block, so it cannot be allowed to be longer.
+    if (field.member == &Limits::request_line) {
+      range.hi = std::min<uint64_t>(range.hi, limits.header_block);
+    }
+    check_range(child("limits", field.name), limits.*field.member, range, field.unit);
+  }
+}
+
+void validate_access_log(const AccessLogConfig& log) {
+  if (log.enabled && log.path.empty()) fail("access_log.path", "must not be empty");
+  check_one_of("access_log.format", log.format, kAccessLogFormats, "format");
+}
+
+void validate_endpoints(const EndpointsConfig& endpoints) {
+  check_path("endpoints.health_path", endpoints.health_path);
+  check_path("endpoints.status_path", endpoints.status_path);
+  if (endpoints.status_path == endpoints.health_path) {
+    fail("endpoints.status_path", "must differ from endpoints.health_path");
+  }
+}
+
+}  // namespace
+
+// ---- Public API ------------------------------------------------------------------------------
+
+Endpoint parse_endpoint(const std::string& key, const std::string& text) {
+  const std::string bad = "expected host:port, got " + quoted(text);
+  const std::string_view view = text;
+  std::string_view host;
+  std::string_view port;
+  if (view.starts_with('[')) {  // "[::1]:8090"
+    const size_t close = view.find(']');
+    if (close == std::string_view::npos || view.substr(close + 1, 1) != ":") fail(key, bad);
+    host = view.substr(1, close - 1);
+    port = view.substr(close + 2);
+  } else {
+    const size_t colon = view.rfind(':');
+    if (colon == std::string_view::npos) fail(key, bad);
+    host = view.substr(0, colon);
+    port = view.substr(colon + 1);
+    // A bare IPv6 address is ambiguous ("::1:80"); it needs brackets.
+    if (host.find(':') != std::string_view::npos) fail(key, bad);
+  }
+  if (host.empty() || has_space(host) || host.find_first_of("/[]") != std::string_view::npos) {
+    fail(key, bad);
+  }
+  const auto number = split_number(port);
+  if (!number || !number->suffix.empty() || number->overflow || number->value > 65'535) {
+    fail(key, bad);
+  }
+  return Endpoint{std::string(host), static_cast<uint16_t>(number->value)};
+}
+
+Duration parse_duration(const std::string& key, const std::string& text) {
+  if (is_negative_number(text)) fail(key, "must not be negative, got " + quoted(text));
+  const auto number = split_number(text);
+  const int64_t unit = number ? millis_per_unit(number->suffix) : 0;
+  if (unit == 0) fail(key, "expected a duration such as 250ms, 10s, 5m or 1h, got " + quoted(text));
+  constexpr auto kMax = static_cast<uint64_t>(std::numeric_limits<Duration::rep>::max());
+  if (number->overflow || number->value > kMax / static_cast<uint64_t>(unit)) {
+    fail(key, "duration " + quoted(text) + " is too large");
+  }
+  return Duration(static_cast<Duration::rep>(number->value) * unit);
+}
+
+uint64_t parse_size(const std::string& key, const std::string& text) {
+  if (is_negative_number(text)) fail(key, "must not be negative, got " + quoted(text));
+  const auto number = split_number(text);
+  const uint64_t unit = number ? bytes_per_unit(number->suffix) : 0;
+  if (unit == 0) fail(key, "expected a size such as 32k, 1m, 4g or 1024, got " + quoted(text));
+  if (number->overflow || number->value > std::numeric_limits<uint64_t>::max() / unit) {
+    fail(key, "size " + quoted(text) + " is too large");
+  }
+  return number->value * unit;
+}
+
+Config parse_yaml(const std::string& text) {
+  return parse_document(text, "config");
+}
+
+Config load_file(const std::string& path) {
+  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
+                                                             &std::fclose);
+  if (!file) fail_read(path, errno);
+  std::string text;
+  std::array<char, 64 * 1024> buffer{};
+  size_t got = 0;
+  while ((got = std::fread(buffer.data(), 1, buffer.size(), file.get())) > 0) {
+    text.append(buffer.data(), got);
+  }
+  if (std::ferror(file.get()) != 0) fail_read(path, errno);  // EISDIR: fopen takes a directory
+  return parse_document(text, path);
+}
+
+void add_default_route(Config& config) {
+  if (!config.routes.empty() || config.services.size() != 1) return;
+  RouteConfig route;
+  route.path_prefix = "/";
+  route.service = config.services.front().name;
+  config.routes.push_back(std::move(route));
+}
+
+void validate(const Config& config) {
+  if (config.listen.host.empty()) fail("listen", "host must not be empty");
+  check_range("threads", config.threads, kThreadsRange);
+  check_one_of("log_level", config.log_level, kLogLevels, "log level");
+  validate_services(config.services);
+  validate_routes(config.routes, config.services);
+  validate_timeouts(config.timeouts);
+  validate_limits(config.limits);
+  validate_access_log(config.access_log);
+  validate_endpoints(config.endpoints);
+}
+
+}  // namespace sb::config

@@ -1,0 +1,116 @@
+// The whole run-time configuration of `switchboard serve`: listeners, services with their static
+// instances, routes, timeouts and limits. Built from YAML or from the quick command-line flags.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sb::config {
+
+using Duration = std::chrono::milliseconds;
+
+// A configuration problem: `key` is the dotted path of the offending setting ("services[0].port"),
+// `what()` the whole one-line message "<key>: <problem>", e.g.
+// "services[0].instances[1].port: 70000 is out of range 1-65535".
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(std::string key, const std::string& problem)
+      : std::runtime_error(key + ": " + problem), key_(std::move(key)) {}
+  const std::string& key() const { return key_; }
+
+ private:
+  std::string key_;
+};
+
+struct Endpoint {
+  std::string host;  // numeric IPv4/IPv6 or "localhost"
+  uint16_t port = 0;
+};
+
+struct InstanceConfig {
+  std::string address;  // numeric IP or host name resolved once at load
+  uint16_t port = 0;
+  uint32_t weight = 1;  // 1-1000
+};
+
+struct ServiceConfig {
+  std::string name;                     // [a-z0-9][a-z0-9._-]{0,62}
+  std::string balance = "round_robin";  // only round_robin for now
+  std::vector<InstanceConfig> instances;
+};
+
+struct RouteConfig {
+  std::string host;  // empty = any host; exact match, case-insensitive, port ignored
+  std::string path_prefix = "/";
+  std::string service;        // must name a service
+  bool strip_prefix = false;  // remove path_prefix from the path sent upstream
+};
+
+struct Timeouts {
+  Duration client_header{10'000};   // whole request head, first byte to last (slowloris defence)
+  Duration client_body{60'000};     // between two reads of the request body
+  Duration keepalive_idle{75'000};  // idle client connection between requests
+  Duration upstream_connect{5'000};
+  Duration upstream_response{60'000};  // between two reads of the response (first byte included)
+  Duration upstream_idle{30'000};      // pooled idle upstream connection
+  Duration websocket_idle{3'600'000};  // tunnel with no byte either way
+  Duration drain{30'000};              // shutdown: how long in-flight requests may take
+};
+
+struct Limits {
+  uint32_t request_line = 8 * 1024;                // -> 414
+  uint32_t header_block = 32 * 1024;               // -> 431
+  uint32_t header_count = 100;                     // -> 431
+  uint64_t body_size = 1024ull * 1024 * 1024 * 4;  // -> 413; 0 = unlimited
+  uint32_t upstream_keepalive = 64;                // idle connections per instance per worker
+  uint32_t max_connections = 100'000;              // per process; accept pauses above it
+};
+
+struct AccessLogConfig {
+  bool enabled = true;
+  std::string path = "-";       // "-" = stdout
+  std::string format = "json";  // json | text
+};
+
+struct EndpointsConfig {
+  std::string health_path = "/lb-health";
+  std::string status_path = "/lb-status";
+};
+
+struct Config {
+  Endpoint listen{"127.0.0.1", 8090};
+  unsigned threads = 0;  // 0 = number of cores
+  std::vector<ServiceConfig> services;
+  std::vector<RouteConfig> routes;
+  Timeouts timeouts;
+  Limits limits;
+  AccessLogConfig access_log;
+  EndpointsConfig endpoints;
+  std::string log_level = "info";
+};
+
+// Parses and validates a YAML document. Throws ConfigError naming the key.
+Config parse_yaml(const std::string& text);
+Config load_file(const std::string& path);
+
+// "127.0.0.1:8090", "[::1]:8090", "localhost:80". Throws ConfigError(key, ...).
+Endpoint parse_endpoint(const std::string& key, const std::string& text);
+// "250ms", "10s", "5m", "1h"; a bare number is seconds. Throws ConfigError(key, ...).
+Duration parse_duration(const std::string& key, const std::string& text);
+// "32k", "1m", "4g", "1024". Throws ConfigError(key, ...).
+uint64_t parse_size(const std::string& key, const std::string& text);
+
+// When no routes are given and exactly one service exists, sends every request ("/") to it.
+// parse_yaml calls it; call it too on a Config assembled by hand (the quick command-line flags).
+void add_default_route(Config& config);
+
+// Checks cross-references and ranges of an assembled Config (routes name existing services,
+// weights 1-1000, unique service names, ...). Throws ConfigError.
+void validate(const Config& config);
+
+}  // namespace sb::config

@@ -1,0 +1,94 @@
+// Coarse per-worker timeouts. Each connection owns one Deadline that it arms before every wait; one
+// periodic sweep per worker fires the expired ones. Arming is two stores, where an Asio timer per
+// wait would cost timer-queue work and, when the earliest timer moves, a timerfd syscall per
+// request. Resolution is the sweep period (100 ms), ample for timeouts measured in seconds.
+#pragma once
+
+#include <time.h>
+
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+
+#include "core/io.hpp"
+
+namespace sb {
+
+// A cheap monotonic clock (CLOCK_MONOTONIC_COARSE: a vDSO read, a few ms of resolution).
+struct CoarseClock {
+  using duration = std::chrono::nanoseconds;
+  using rep = duration::rep;
+  using period = duration::period;
+  using time_point = std::chrono::time_point<CoarseClock>;
+  static constexpr bool is_steady = true;
+  static time_point now() noexcept {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return time_point(duration(int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec));
+  }
+};
+
+class DeadlineSweeper;
+
+class Deadline {
+ public:
+  using OnExpire = void (*)(void* context);
+  Deadline(DeadlineSweeper& sweeper, OnExpire on_expire, void* context);
+  Deadline(const Deadline&) = delete;
+  Deadline& operator=(const Deadline&) = delete;
+  ~Deadline();
+
+  void arm(std::chrono::milliseconds timeout) {
+    at_ = CoarseClock::now() + timeout;
+    expired_ = false;
+  }
+  void disarm() { at_ = CoarseClock::time_point::max(); }
+  bool expired() const { return expired_; }
+  // An idle connection (keep-alive wait) may be closed at once when the worker drains.
+  void set_idle(bool idle) { idle_ = idle; }
+
+ private:
+  friend class DeadlineSweeper;
+  CoarseClock::time_point at_ = CoarseClock::time_point::max();
+  bool expired_ = false;
+  bool idle_ = false;
+  OnExpire on_expire_;
+  void* context_;
+  Deadline* prev_ = nullptr;
+  Deadline* next_ = nullptr;
+  DeadlineSweeper* sweeper_;
+};
+
+// Runs on its worker's thread only.
+class DeadlineSweeper {
+ public:
+  DeadlineSweeper(asio::io_context& context, std::chrono::milliseconds period);
+  void start();
+  void stop();
+  size_t size() const { return size_; }
+  // Fires every armed deadline now (shutdown).
+  void expire_all();
+  // Fires the deadlines of idle connections (shutdown closes keep-alive connections at once).
+  void expire_idle();
+  // Destroys the timer while its io_context still exists (the owner's teardown).
+  void release_timer() { timer_.reset(); }
+
+ private:
+  friend class Deadline;
+  void link(Deadline* d);
+  void unlink(Deadline* d);
+  void schedule();
+  enum class Sweep { kDue, kAll, kIdle };
+  void sweep(CoarseClock::time_point now, Sweep which);
+
+  std::optional<asio::basic_waitable_timer<std::chrono::steady_clock,
+                                           asio::wait_traits<std::chrono::steady_clock>, Executor>>
+      timer_;
+  std::chrono::milliseconds period_;
+  Deadline* head_ = nullptr;
+  size_t size_ = 0;
+  bool running_ = false;
+};
+
+}  // namespace sb

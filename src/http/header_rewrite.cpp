@@ -1,0 +1,162 @@
+#include "http/header_rewrite.hpp"
+
+#include <strings.h>
+
+#include <array>
+#include <charconv>
+
+namespace sb::http {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+namespace {
+
+// The field names a Connection header lists: hop-by-hop for this one message (RFC 9110 7.6.1).
+class ConnectionTokens {
+ public:
+  explicit ConnectionTokens(const MessageParser& m) {
+    for (uint32_t i = 0; i < m.header_count(); ++i) {
+      if (iequals(m.header_name(i), "connection")) add_list(m.header_value(i));
+    }
+  }
+  bool contains(std::string_view name) const {
+    for (size_t i = 0; i < count_; ++i) {
+      if (iequals(tokens_[i], name)) return true;
+    }
+    return false;
+  }
+
+ private:
+  void add_list(std::string_view list) {
+    while (!list.empty() && count_ < tokens_.size()) {
+      const size_t comma = list.find(',');
+      std::string_view token = list.substr(0, comma);
+      while (!token.empty() && (token.front() == ' ' || token.front() == '\t'))
+        token.remove_prefix(1);
+      while (!token.empty() && (token.back() == ' ' || token.back() == '\t'))
+        token.remove_suffix(1);
+      if (!token.empty()) tokens_[count_++] = token;
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
+    }
+  }
+  std::array<std::string_view, 16> tokens_{};
+  size_t count_ = 0;
+};
+
+// Fields that describe one connection, never forwarded. Transfer-Encoding stays: bodies are
+// forwarded with their original (validated) framing.
+bool is_hop_by_hop(std::string_view name) {
+  switch (name.size()) {
+    case 2:
+      return iequals(name, "te");
+    case 7:
+      return iequals(name, "trailer") || iequals(name, "upgrade");
+    case 10:
+      return iequals(name, "connection") || iequals(name, "keep-alive");
+    case 16:
+      return iequals(name, "proxy-connection");
+    default:
+      return false;
+  }
+}
+
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name).append(": ").append(value).append("\r\n");
+}
+
+}  // namespace
+
+std::string_view origin_form(std::string_view target) {
+  if (target.size() > 7 && (strncasecmp(target.data(), "http://", 7) == 0 ||
+                            strncasecmp(target.data(), "https://", 8) == 0)) {
+    const size_t scheme_end = target.find("//") + 2;
+    const size_t path = target.find_first_of("/?", scheme_end);
+    return path == std::string_view::npos ? std::string_view("/") : target.substr(path);
+  }
+  return target;
+}
+
+std::string_view target_path(std::string_view target) {
+  return target.substr(0, target.find('?'));
+}
+
+void build_upstream_request(const MessageParser& request, const RequestRewrite& rewrite,
+                            std::string& out) {
+  out.clear();
+  const std::string_view target =
+      rewrite.target.empty() ? origin_form(request.target()) : rewrite.target;
+  out.append(request.method_name()).append(" ").append(target).append(" HTTP/1.1\r\n");
+
+  const ConnectionTokens named(request);
+  bool forwarded_for = false;
+  std::string_view upgrade_value;
+  for (uint32_t i = 0; i < request.header_count(); ++i) {
+    const std::string_view name = request.header_name(i);
+    const std::string_view value = request.header_value(i);
+    if (iequals(name, "upgrade")) upgrade_value = value;
+    if (is_hop_by_hop(name) || named.contains(name)) continue;
+    // The proxy answers "Expect: 100-continue" itself, so the upstream never sends a second 100.
+    if (iequals(name, "expect") || iequals(name, "x-real-ip") ||
+        iequals(name, "x-forwarded-proto")) {
+      continue;
+    }
+    if (iequals(name, "x-forwarded-for")) {
+      if (forwarded_for) {
+        out.resize(out.size() - 2);  // join repeated fields into one list
+        out.append(", ").append(value).append("\r\n");
+      } else {
+        append_field(out, name, value);
+        forwarded_for = true;
+      }
+      continue;
+    }
+    append_field(out, name, value);
+  }
+  if (forwarded_for) {
+    out.resize(out.size() - 2);
+    out.append(", ").append(rewrite.client_ip).append("\r\n");
+  } else {
+    append_field(out, "X-Forwarded-For", rewrite.client_ip);
+  }
+  append_field(out, "X-Real-IP", rewrite.client_ip);
+  append_field(out, "X-Forwarded-Proto", "http");
+  if (rewrite.upgrade && !upgrade_value.empty()) {
+    append_field(out, "Connection", "upgrade");
+    append_field(out, "Upgrade", upgrade_value);
+  }
+  out.append("\r\n");
+}
+
+void build_client_response(const MessageParser& response, const ResponseRewrite& rewrite,
+                           std::string& out) {
+  out.clear();
+  char code[8];
+  const auto [end, ec] = std::to_chars(code, code + sizeof code, response.status_code());
+  (void)ec;
+  out.append("HTTP/1.1 ").append(code, end).append(" ").append(response.reason()).append("\r\n");
+
+  const ConnectionTokens named(response);
+  for (uint32_t i = 0; i < response.header_count(); ++i) {
+    const std::string_view name = response.header_name(i);
+    const std::string_view value = response.header_value(i);
+    if (rewrite.upgrade && iequals(name, "upgrade")) {
+      append_field(out, name, value);
+      continue;
+    }
+    if (is_hop_by_hop(name) || named.contains(name)) continue;
+    append_field(out, name, value);
+  }
+  if (rewrite.upgrade) {
+    append_field(out, "Connection", "upgrade");
+  } else if (rewrite.close) {
+    append_field(out, "Connection", "close");
+  } else if (rewrite.keep_alive_10) {
+    append_field(out, "Connection", "keep-alive");
+  }
+  out.append("\r\n");
+}
+
+}  // namespace sb::http

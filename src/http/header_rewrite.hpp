@@ -1,0 +1,40 @@
+// Builds the heads the proxy sends: the request head for the upstream and the response head for
+// the client, from the parsed original. Drops hop-by-hop fields (RFC 9110 7.6.1), including those
+// named in Connection, and sets the X-Forwarded-* fields. Writes into a caller-owned string whose
+// capacity is kept across requests, so steady state allocates nothing.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "http/message_parser.hpp"
+
+namespace sb::http {
+
+struct RequestRewrite {
+  std::string_view client_ip;
+  std::string_view target;  // request-target to send; empty keeps the original
+  bool upgrade = false;     // a WebSocket handshake: keep Upgrade, send "Connection: upgrade"
+};
+
+struct ResponseRewrite {
+  bool close = false;          // the proxy closes the client connection after this response
+  bool keep_alive_10 = false;  // HTTP/1.0 client that asked for keep-alive
+  bool upgrade = false;        // 101 to a WebSocket handshake
+};
+
+void build_upstream_request(const MessageParser& request, const RequestRewrite& rewrite,
+                            std::string& out);
+void build_client_response(const MessageParser& response, const ResponseRewrite& rewrite,
+                           std::string& out);
+
+// The request-target in origin form ("/path?q"): an absolute-form target loses scheme and
+// authority.
+std::string_view origin_form(std::string_view target);
+// The path of a request-target, without the query.
+std::string_view target_path(std::string_view target);
+
+// Case-insensitive ASCII comparison of header names and tokens.
+bool iequals(std::string_view a, std::string_view b);
+
+}  // namespace sb::http

@@ -1,0 +1,234 @@
+#include "http/message_parser.hpp"
+
+#include <strings.h>
+
+#include <algorithm>
+
+namespace sb::http {
+
+namespace {
+
+bool is_ows(char c) {
+  return c == ' ' || c == '\t';
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// Whether the message ends with its head: llhttp knows it too, but deciding it here lets the
+// parser pause only where a body follows.
+bool head_ends_message(const llhttp_t& p, MessageKind kind, bool no_body) {
+  const bool chunked = (p.flags & F_CHUNKED) != 0;
+  const bool length = (p.flags & F_CONTENT_LENGTH) != 0;
+  if (kind == MessageKind::kRequest) return !chunked && (!length || p.content_length == 0);
+  const int status = p.status_code;
+  if (no_body || status / 100 == 1 || status == 204 || status == 304) return true;
+  return !chunked && length && p.content_length == 0;
+}
+
+}  // namespace
+
+MessageParser::MessageParser(MessageKind kind) : kind_(kind) {
+  llhttp_settings_init(&settings_);
+  settings_.on_url = on_url;
+  settings_.on_status = on_status;
+  settings_.on_header_field = on_header_field;
+  settings_.on_header_field_complete = on_header_field_complete;
+  settings_.on_header_value = on_header_value;
+  settings_.on_header_value_complete = on_header_value_complete;
+  settings_.on_headers_complete = on_headers_complete;
+  settings_.on_body = on_body;
+  settings_.on_message_complete = on_message_complete;
+}
+
+void MessageParser::begin(const char* base, const ParseLimits& limits, bool no_body) {
+  llhttp_init(&parser_, kind_ == MessageKind::kRequest ? HTTP_REQUEST : HTTP_RESPONSE, &settings_);
+  parser_.data = this;
+  limits_ = limits;
+  limits_.header_count = std::min(limits_.header_count, kMaxHeaders);
+  base_ = base;
+  no_body_ = no_body;
+  url_ = {};
+  status_ = {};
+  header_count_ = 0;
+  header_state_ = HeaderState::kNone;
+  head_length_ = 0;
+  head_fed_ = 0;
+  head_complete_ = false;
+  message_complete_ = false;
+  keep_alive_ = false;
+  until_close_ = false;
+  content_length_ = 0;
+  body_bytes_ = 0;
+  consumed_ = 0;
+  error_status_ = 0;
+  error_reason_ = "";
+}
+
+std::string_view MessageParser::method_name() const {
+  return llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
+}
+
+ParseStatus MessageParser::feed(const char* data, size_t length) {
+  if (error_status_ != 0) return ParseStatus::kError;
+  return after_execute(llhttp_execute(&parser_, data, length), data, length);
+}
+
+ParseStatus MessageParser::finish() {
+  if (message_complete_) return ParseStatus::kMessageComplete;
+  const llhttp_errno_t err = llhttp_finish(&parser_);
+  if ((err == HPE_OK || err == HPE_PAUSED) && message_complete_) {
+    return ParseStatus::kMessageComplete;
+  }
+  fail(502, head_complete_ ? "connection closed before the message ended"
+                           : "connection closed before a complete head");
+  return ParseStatus::kError;
+}
+
+ParseStatus MessageParser::after_execute(llhttp_errno_t err, const char* data, size_t length) {
+  if (err == HPE_OK) {
+    consumed_ = length;
+    if (!head_complete_) {
+      head_fed_ += length;
+      if (head_fed_ > limits_.header_block) {
+        fail(url_.length > 0 && header_count_ == 0 && kind_ == MessageKind::kRequest &&
+                     url_.length > limits_.request_line
+                 ? 414
+                 : 431,
+             "request header block too large");
+        return ParseStatus::kError;
+      }
+    }
+    return ParseStatus::kNeedMore;
+  }
+  if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+    const char* pos = llhttp_get_error_pos(&parser_);
+    consumed_ = static_cast<size_t>(pos - data);
+    if (head_length_ == 0) head_length_ = head_fed_ + consumed_;
+    if (err == HPE_PAUSED) llhttp_resume(&parser_);
+    if (head_length_ > limits_.header_block) {
+      fail(431, "request header block too large");
+      return ParseStatus::kError;
+    }
+    return message_complete_ ? ParseStatus::kMessageComplete : ParseStatus::kHeadComplete;
+  }
+  if (error_status_ == 0) {
+    const char* reason = llhttp_get_error_reason(&parser_);
+    fail(kind_ == MessageKind::kRequest ? 400 : 502, reason != nullptr ? reason : "malformed");
+  }
+  return ParseStatus::kError;
+}
+
+int MessageParser::fail(int status, const char* reason) {
+  error_status_ = status;
+  error_reason_ = reason;
+  return -1;
+}
+
+void MessageParser::extend(Span& span, const char* base, const char* at, size_t length) {
+  if (span.length == 0) span.offset = static_cast<uint32_t>(at - base);
+  span.length += static_cast<uint32_t>(length);
+}
+
+int MessageParser::on_url(llhttp_t* p, const char* at, size_t length) {
+  MessageParser& m = self(p);
+  extend(m.url_, m.base_, at, length);
+  if (m.url_.length > m.limits_.request_line) return m.fail(414, "request line too long");
+  return 0;
+}
+
+int MessageParser::on_status(llhttp_t* p, const char* at, size_t length) {
+  MessageParser& m = self(p);
+  extend(m.status_, m.base_, at, length);
+  return 0;
+}
+
+int MessageParser::on_header_field(llhttp_t* p, const char* at, size_t length) {
+  MessageParser& m = self(p);
+  if (m.head_complete_) return 0;  // a trailer field: forwarded as body bytes, not interpreted
+  if (m.header_state_ != HeaderState::kInField) {
+    if (m.header_count_ >= m.limits_.header_count) return m.fail(431, "too many header fields");
+    m.headers_[m.header_count_++] = {};
+    m.header_state_ = HeaderState::kInField;
+  }
+  extend(m.headers_[m.header_count_ - 1].name, m.base_, at, length);
+  return 0;
+}
+
+int MessageParser::on_header_field_complete(llhttp_t* p) {
+  MessageParser& m = self(p);
+  m.header_state_ = HeaderState::kFieldDone;
+  if (m.head_complete_ || m.header_count_ == 0) return 0;
+  // llhttp tolerates "Name :"; RFC 9112 5.1 says to reject it, since proxies disagree on the name.
+  const Span& name = m.headers_[m.header_count_ - 1].name;
+  if (name.length == 0 || is_ows(m.base_[name.offset + name.length - 1])) {
+    return m.fail(400, "whitespace before the colon of a header field");
+  }
+  return 0;
+}
+
+int MessageParser::on_header_value(llhttp_t* p, const char* at, size_t length) {
+  MessageParser& m = self(p);
+  if (m.head_complete_) return 0;
+  m.header_state_ = HeaderState::kInValue;
+  extend(m.headers_[m.header_count_ - 1].value, m.base_, at, length);
+  return 0;
+}
+
+int MessageParser::on_header_value_complete(llhttp_t* p) {
+  MessageParser& m = self(p);
+  m.header_state_ = HeaderState::kValueDone;
+  if (m.head_complete_ || m.header_count_ == 0) return 0;
+  Span& value = m.headers_[m.header_count_ - 1].value;
+  const char* v = m.base_ + value.offset;
+  while (value.length > 0 && is_ows(v[value.length - 1])) --value.length;
+  // A line break inside a value is obs-fold (RFC 9112 5.2), a classic smuggling vector: refuse it.
+  for (uint32_t i = 0; i < value.length; ++i) {
+    const char c = v[i];
+    if (c == '\r' || c == '\n' || c == '\0')
+      return m.fail(400, "line folding or control character in header value");
+  }
+  return 0;
+}
+
+int MessageParser::on_headers_complete(llhttp_t* p) {
+  MessageParser& m = self(p);
+  m.head_complete_ = true;
+  m.content_length_ = p->content_length;
+  m.keep_alive_ = llhttp_should_keep_alive(p) != 0;
+  if (m.kind_ == MessageKind::kRequest) {
+    if (m.limits_.body_size != 0 && (p->flags & F_CONTENT_LENGTH) != 0 &&
+        p->content_length > m.limits_.body_size) {
+      return m.fail(413, "request body too large");
+    }
+    uint32_t hosts = 0;
+    for (uint32_t i = 0; i < m.header_count_; ++i) hosts += iequals(m.header_name(i), "host");
+    if (hosts > 1) return m.fail(400, "more than one Host header");
+    if (hosts == 0 && p->http_major == 1 && p->http_minor >= 1)
+      return m.fail(400, "missing Host header");
+  } else {
+    m.until_close_ = !m.no_body_ && llhttp_message_needs_eof(p) != 0;
+  }
+  if (head_ends_message(*p, m.kind_, m.no_body_)) return m.no_body_ ? 1 : 0;
+  return HPE_PAUSED;
+}
+
+int MessageParser::on_body(llhttp_t* p, const char* /*at*/, size_t length) {
+  MessageParser& m = self(p);
+  m.body_bytes_ += length;
+  if (m.kind_ == MessageKind::kRequest && m.limits_.body_size != 0 &&
+      m.body_bytes_ > m.limits_.body_size) {
+    return m.fail(413, "request body too large");
+  }
+  return 0;
+}
+
+int MessageParser::on_message_complete(llhttp_t* p) {
+  MessageParser& m = self(p);
+  m.message_complete_ = true;
+  m.keep_alive_ = llhttp_should_keep_alive(p) != 0;
+  return HPE_PAUSED;
+}
+
+}  // namespace sb::http

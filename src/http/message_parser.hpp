@@ -1,0 +1,143 @@
+// Incremental HTTP/1.1 message parser: an adapter over llhttp that records the head as offsets into
+// the caller's read buffer (no copies) and stops after the head and after the message, so the proxy
+// can forward raw bytes and knows exactly where each message ends. Enforces the size limits.
+#pragma once
+
+#include <llhttp.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace sb::http {
+
+// A run of bytes inside the buffer the head was parsed from.
+struct Span {
+  uint32_t offset = 0;
+  uint32_t length = 0;
+  std::string_view in(const char* base) const { return {base + offset, length}; }
+};
+
+struct HeaderField {
+  Span name;
+  Span value;  // leading and trailing whitespace excluded
+};
+
+struct ParseLimits {
+  uint32_t request_line = 8 * 1024;
+  uint32_t header_block = 32 * 1024;
+  uint32_t header_count = 100;
+  uint64_t body_size = 0;  // 0 = unlimited
+};
+
+enum class ParseStatus {
+  kNeedMore,         // all input consumed, message not finished
+  kHeadComplete,     // paused right after the head; the body follows
+  kMessageComplete,  // paused right after the last byte of the message
+  kError,            // malformed or over a limit: see error_status() / error_reason()
+};
+
+enum class MessageKind { kRequest, kResponse };
+
+class MessageParser {
+ public:
+  static constexpr uint32_t kMaxHeaders = 256;
+
+  explicit MessageParser(MessageKind kind);
+  MessageParser(const MessageParser&) = delete;
+  MessageParser& operator=(const MessageParser&) = delete;
+
+  // Starts a new message whose first byte is at `base`; spans are offsets from it. For a response,
+  // `no_body` says the request was HEAD (the head alone makes the message).
+  void begin(const char* base, const ParseLimits& limits, bool no_body = false);
+
+  // Parses the next bytes. While the head is incomplete, `data` must continue exactly where the
+  // previous call's input ended (same buffer). Afterwards `consumed()` says how many bytes of this
+  // call belong to the message; the rest belongs to whatever follows.
+  ParseStatus feed(const char* data, size_t length);
+  // The peer closed: ends a message delimited by the connection's close.
+  ParseStatus finish();
+  size_t consumed() const { return consumed_; }
+  // The head's bytes moved (same offsets from a new start), e.g. when the buffer is compacted.
+  void rebase(const char* base) { base_ = base; }
+
+  bool head_complete() const { return head_complete_; }
+  bool message_complete() const { return message_complete_; }
+
+  // Head fields, valid after kHeadComplete until the buffer is reused.
+  const char* base() const { return base_; }
+  std::string_view method_name() const;
+  llhttp_method_t method() const { return static_cast<llhttp_method_t>(parser_.method); }
+  std::string_view target() const { return url_.in(base_); }
+  std::string_view reason() const { return status_.in(base_); }
+  int status_code() const { return parser_.status_code; }
+  int version_major() const { return parser_.http_major; }
+  int version_minor() const { return parser_.http_minor; }
+  uint32_t header_count() const { return header_count_; }
+  const HeaderField& header(uint32_t i) const { return headers_[i]; }
+  std::string_view header_name(uint32_t i) const { return headers_[i].name.in(base_); }
+  std::string_view header_value(uint32_t i) const { return headers_[i].value.in(base_); }
+  // Bytes from `base` to the end of the head (the blank line included).
+  size_t head_length() const { return head_length_; }
+
+  bool chunked() const { return (parser_.flags & F_CHUNKED) != 0; }
+  bool has_content_length() const { return (parser_.flags & F_CONTENT_LENGTH) != 0; }
+  uint64_t content_length() const { return content_length_; }
+  bool has_body() const { return chunked() || (has_content_length() && content_length_ > 0); }
+  // Whether the message's own framing permits another message on this connection.
+  bool keep_alive() const { return keep_alive_; }
+  bool upgrade() const { return parser_.upgrade != 0; }
+  // A response body that ends only when the connection closes.
+  bool body_until_close() const { return until_close_; }
+  uint64_t body_bytes() const { return body_bytes_; }
+
+  // The status to answer a rejected request with (400, 413, 414, 431) and a short reason.
+  int error_status() const { return error_status_; }
+  const char* error_reason() const { return error_reason_; }
+
+ private:
+  enum class HeaderState { kNone, kInField, kFieldDone, kInValue, kValueDone };
+
+  static int on_url(llhttp_t* p, const char* at, size_t length);
+  static int on_status(llhttp_t* p, const char* at, size_t length);
+  static int on_header_field(llhttp_t* p, const char* at, size_t length);
+  static int on_header_field_complete(llhttp_t* p);
+  static int on_header_value(llhttp_t* p, const char* at, size_t length);
+  static int on_header_value_complete(llhttp_t* p);
+  static int on_headers_complete(llhttp_t* p);
+  static int on_body(llhttp_t* p, const char* at, size_t length);
+  static int on_message_complete(llhttp_t* p);
+
+  static MessageParser& self(llhttp_t* p) { return *static_cast<MessageParser*>(p->data); }
+  static void extend(Span& span, const char* base, const char* at, size_t length);
+  int fail(int status, const char* reason);
+  ParseStatus after_execute(llhttp_errno_t err, const char* data, size_t length);
+
+  llhttp_t parser_{};
+  llhttp_settings_t settings_{};
+  MessageKind kind_;
+  ParseLimits limits_;
+  const char* base_ = nullptr;
+  bool no_body_ = false;
+
+  Span url_;
+  Span status_;
+  HeaderField headers_[kMaxHeaders];
+  uint32_t header_count_ = 0;
+  HeaderState header_state_ = HeaderState::kNone;
+  size_t head_length_ = 0;
+  size_t head_fed_ = 0;  // bytes fed while the head was incomplete
+
+  bool head_complete_ = false;
+  bool message_complete_ = false;
+  bool keep_alive_ = false;
+  bool until_close_ = false;
+  uint64_t content_length_ = 0;
+  uint64_t body_bytes_ = 0;
+  size_t consumed_ = 0;
+
+  int error_status_ = 0;
+  const char* error_reason_ = "";
+};
+
+}  // namespace sb::http

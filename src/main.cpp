@@ -1,0 +1,122 @@
+// `switchboard`: subcommand dispatch only.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "proxy/server.hpp"
+
+namespace {
+
+struct ServeFlags {
+  std::string config_path;
+  std::string listen;
+  std::string backends;
+  std::optional<unsigned> threads;
+  std::string balance = "round_robin";
+  std::string access_log;
+  std::string log_level;
+};
+
+// The quick form: one service "backends" over the listed addresses, routed for every path.
+sb::config::Config config_from_flags(const ServeFlags& flags) {
+  sb::config::Config config;
+  sb::config::ServiceConfig service;
+  service.name = "backends";
+  service.balance = flags.balance;
+  size_t start = 0;
+  while (start <= flags.backends.size()) {
+    const size_t comma = flags.backends.find(',', start);
+    const std::string item = flags.backends.substr(start, comma - start);
+    if (!item.empty()) {
+      const sb::config::Endpoint e = sb::config::parse_endpoint("--backends", item);
+      service.instances.push_back({e.host, e.port, 1});
+    }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  if (service.instances.empty()) {
+    throw sb::config::ConfigError("--backends", "expected host:port[,host:port...]");
+  }
+  config.services.push_back(std::move(service));
+  config.routes.push_back({"", "/", "backends", false});
+  return config;
+}
+
+sb::config::Config build_config(const ServeFlags& flags) {
+  if (!flags.config_path.empty() && !flags.backends.empty()) {
+    throw sb::config::ConfigError("--backends", "cannot be combined with --config");
+  }
+  if (flags.config_path.empty() && flags.backends.empty()) {
+    throw sb::config::ConfigError("serve", "give --backends host:port,... or --config FILE");
+  }
+  sb::config::Config config = flags.config_path.empty() ? config_from_flags(flags)
+                                                        : sb::config::load_file(flags.config_path);
+  if (!flags.listen.empty()) config.listen = sb::config::parse_endpoint("--listen", flags.listen);
+  if (flags.threads) config.threads = *flags.threads;
+  if (!flags.log_level.empty()) config.log_level = flags.log_level;
+  if (!flags.access_log.empty()) {
+    config.access_log.enabled = flags.access_log != "off";
+    if (config.access_log.enabled) config.access_log.path = flags.access_log;
+  }
+  sb::config::validate(config);
+  return config;
+}
+
+int serve(const ServeFlags& flags) {
+  const sb::config::Config config = build_config(flags);
+  auto logger = spdlog::stderr_color_mt("switchboard");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  sb::proxy::Server server(config);
+  return server.run();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Switchboard: service registry and HTTP load balancer"};
+  app.require_subcommand(1);
+  ServeFlags flags;
+  CLI::App* serve_cmd = app.add_subcommand("serve", "Run the proxy");
+  serve_cmd->add_option("--config,-c", flags.config_path, "YAML configuration file");
+  serve_cmd->add_option("--listen", flags.listen,
+                        "Proxy address, host:port (default 127.0.0.1:8090)");
+  serve_cmd->add_option("--backends", flags.backends, "Quick start: host:port,host:port,...");
+  serve_cmd->add_option("--threads", flags.threads, "Worker threads (default: one per core)")
+      ->check(CLI::Range(1, 256));
+  serve_cmd->add_option("--balance", flags.balance, "Balancing algorithm (round_robin)");
+  serve_cmd->add_option("--access-log", flags.access_log, "off, - (stdout) or a file path");
+  serve_cmd->add_option("--log-level", flags.log_level, "trace, debug, info, warn, error, off");
+  app.add_subcommand("version", "Print the version");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "switchboard: %s\n", e.what());
+    return 2;
+  }
+  try {
+    if (app.got_subcommand("version")) {
+      std::puts("switchboard 0.1.0");
+      return 0;
+    }
+    return serve(flags);
+  } catch (const sb::config::ConfigError& e) {
+    std::fprintf(stderr, "switchboard: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "switchboard: %s\n", e.what());
+    return 1;
+  }
+}

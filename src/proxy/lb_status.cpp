@@ -1,0 +1,89 @@
+#include "proxy/lb_status.hpp"
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "proxy/server.hpp"
+
+namespace sb::proxy {
+
+namespace {
+
+struct Totals {
+  uint64_t accepted = 0, handled = 0, requests = 0, active = 0, reading = 0, writing = 0,
+           tunnels = 0;
+};
+
+Totals sum(const Server& server) {
+  Totals t;
+  for (unsigned i = 0; i < server.worker_count(); ++i) {
+    const WorkerStats& s = server.worker(i).stats();
+    t.accepted += s.accepted.get();
+    t.handled += s.handled.get();
+    t.requests += s.requests.get();
+    t.active += s.active.get();
+    t.reading += s.reading.get();
+    t.writing += s.writing.get();
+    t.tunnels += s.tunnels.get();
+  }
+  return t;
+}
+
+uint64_t waiting(const Totals& t) {
+  const uint64_t busy = t.reading + t.writing;
+  return t.active > busy ? t.active - busy : 0;
+}
+
+}  // namespace
+
+std::string status_text(const Server& server) {
+  const Totals t = sum(server);
+  // Byte for byte nginx's layout (trailing spaces included), so stub_status scrapers work.
+  return fmt::format(
+      "Active connections: {} \nserver accepts handled requests\n {} {} {} \n"
+      "Reading: {} Writing: {} Waiting: {} \n",
+      t.active, t.accepted, t.handled, t.requests, t.reading, t.writing, waiting(t));
+}
+
+std::string status_json(const Server& server) {
+  const Totals t = sum(server);
+  nlohmann::json doc;
+  doc["connections"] = {{"active", t.active},   {"accepted", t.accepted}, {"handled", t.handled},
+                        {"reading", t.reading}, {"writing", t.writing},   {"waiting", waiting(t)},
+                        {"tunnels", t.tunnels}};
+  doc["requests"] = t.requests;
+  doc["access_log_dropped"] = server.access_log().dropped();
+  nlohmann::json workers = nlohmann::json::array();
+  for (unsigned i = 0; i < server.worker_count(); ++i) {
+    const WorkerStats& s = server.worker(i).stats();
+    workers.push_back({{"accepted", s.accepted.get()},
+                       {"active", s.active.get()},
+                       {"requests", s.requests.get()}});
+  }
+  doc["workers"] = std::move(workers);
+  nlohmann::json services = nlohmann::json::array();
+  const auto snapshot = server.snapshot();
+  for (const Service& service : snapshot->services) {
+    nlohmann::json instances = nlohmann::json::array();
+    for (const auto& instance : service.instances) {
+      instances.push_back({{"address", instance->label()},
+                           {"weight", instance->weight()},
+                           {"requests", instance->requests()},
+                           {"failures", instance->failures()},
+                           {"responses",
+                            {{"1xx", instance->responses(1)},
+                             {"2xx", instance->responses(2)},
+                             {"3xx", instance->responses(3)},
+                             {"4xx", instance->responses(4)},
+                             {"5xx", instance->responses(5)}}}});
+    }
+    services.push_back({{"name", service.name},
+                        {"balance", service.balance},
+                        {"instances", std::move(instances)}});
+  }
+  doc["services"] = std::move(services);
+  return doc.dump() + "\n";
+}
+
+}  // namespace sb::proxy

@@ -1,0 +1,636 @@
+#include "proxy/session.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <cstring>
+
+#include "http/error_response.hpp"
+#include "http/header_rewrite.hpp"
+#include "proxy/lb_status.hpp"
+#include "proxy/server.hpp"
+#include "proxy/worker.hpp"
+
+namespace sb::proxy {
+
+namespace {
+
+constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
+// Lingering close: after an error response, read (and drop) what the client still sends for a
+// while, so the kernel does not answer unread bytes with a reset that destroys our response.
+constexpr std::chrono::milliseconds kLingerTime{2000};
+constexpr size_t kLingerBytes = 256 * 1024;
+
+int64_t micros_since(CoarseClock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(CoarseClock::now() - since).count();
+}
+
+std::string_view find_header(const http::MessageParser& m, std::string_view name) {
+  for (uint32_t i = 0; i < m.header_count(); ++i) {
+    if (http::iequals(m.header_name(i), name)) return m.header_value(i);
+  }
+  return {};
+}
+
+bool contains_nocase(std::string_view haystack, std::string_view needle) {
+  if (needle.size() > haystack.size()) return false;
+  for (size_t i = 0; i + needle.size() <= haystack.size(); ++i) {
+    if (http::iequals(haystack.substr(i, needle.size()), needle)) return true;
+  }
+  return false;
+}
+
+// One direction of a WebSocket tunnel: bytes from `from` to `to` until either side ends.
+Task<void> pump(Socket& from, Socket& to, char* buffer, size_t size, Deadline& deadline,
+                std::chrono::milliseconds idle, uint64_t& bytes) {
+  for (;;) {
+    ErrorCode ec;
+    const size_t n = co_await read_some(from, {buffer, size}, false, ec);
+    if (n == 0) {
+      ErrorCode ignored;
+      if (ec) {
+        from.close(ignored);
+        to.close(ignored);
+      } else {
+        to.shutdown(Socket::shutdown_send, ignored);  // pass the half-close on
+      }
+      co_return;
+    }
+    deadline.arm(idle);
+    co_await write_all(to, std::string_view(buffer, n), ec);
+    if (ec) {
+      ErrorCode ignored;
+      from.close(ignored);
+      to.close(ignored);
+      co_return;
+    }
+    bytes += n;
+  }
+}
+
+}  // namespace
+
+Task<void> Session::serve(Worker& worker, Socket client) {
+  Session session(worker, std::move(client));
+  co_await session.run();
+}
+
+Session::Session(Worker& worker, Socket client)
+    : worker_(worker),
+      client_(std::move(client)),
+      deadline_(worker.deadlines(), &Session::on_deadline, this),
+      in_(worker.client_buffers()),
+      out_(worker.upstream_buffers()) {
+  worker_.stats().active.add();
+  ErrorCode ec;
+  const auto remote = client_.remote_endpoint(ec);
+  if (!ec) {
+    const std::string ip = remote.address().to_string();
+    client_ip_length_ = std::min(ip.size(), client_ip_.size() - 1);
+    std::memcpy(client_ip_.data(), ip.data(), client_ip_length_);
+  }
+  head_.reserve(4096);
+}
+
+Session::~Session() {
+  set_phase(Phase::kIdle);
+  worker_.stats().active.sub();
+}
+
+void Session::on_deadline(void* self) {
+  auto* session = static_cast<Session*>(self);
+  ErrorCode ignored;
+  session->client_.cancel(ignored);
+  if (session->upstream_) session->upstream_->cancel(ignored);
+}
+
+void Session::set_phase(Phase phase) {
+  if (phase == phase_) return;
+  WorkerStats& stats = worker_.stats();
+  if (phase_ == Phase::kReading) stats.reading.sub();
+  if (phase_ == Phase::kWriting || phase_ == Phase::kTunnel) stats.writing.sub();
+  if (phase_ == Phase::kTunnel) stats.tunnels.sub();
+  if (phase == Phase::kReading) stats.reading.add();
+  if (phase == Phase::kWriting || phase == Phase::kTunnel) stats.writing.add();
+  if (phase == Phase::kTunnel) stats.tunnels.add();
+  phase_ = phase;
+}
+
+Task<void> Session::run() {
+  for (;;) {
+    // (Results are named before testing them: g++ 12 miscompiles co_await inside conditions.)
+    const bool request_coming = co_await wait_for_request();
+    if (!request_coming) co_return;
+    const bool head_read = co_await read_request_head();
+    if (!head_read) co_return;
+    const Next next = co_await handle_request();
+    if (next == Next::kClose) co_return;
+    first_request_ = false;
+  }
+}
+
+Task<bool> Session::wait_for_request() {
+  if (begin_ < end_) co_return !worker_.draining();  // a pipelined request is already here
+  begin_ = parsed_ = end_ = 0;
+  if (worker_.draining()) co_return false;
+  // An idle connection holds no buffer: 10,000 idle clients cost no buffer memory.
+  in_.release();
+  out_.release();
+  set_phase(Phase::kIdle);
+  const Snapshot& snapshot = worker_.snapshot();
+  deadline_.set_idle(true);
+  deadline_.arm(first_request_ ? snapshot.timeouts.client_header
+                               : snapshot.timeouts.keepalive_idle);
+  const auto [ec] = co_await client_.async_wait(Socket::wait_read, use_task);
+  deadline_.set_idle(false);
+  co_return !ec;
+}
+
+Task<bool> Session::read_request_head() {
+  set_phase(Phase::kReading);
+  const Snapshot& snapshot = worker_.snapshot();
+  const config::Limits& limits = snapshot.limits;
+  deadline_.arm(snapshot.timeouts.client_header);
+  started_ = CoarseClock::now();
+  char* buffer = in_.get();
+  request_.begin(buffer + begin_,
+                 {limits.request_line, limits.header_block, limits.header_count, limits.body_size});
+  parsed_ = begin_;
+  bool data_waiting = begin_ == end_;  // wait_for_request saw the socket readable
+  head_request_ = false;
+  for (;;) {
+    if (parsed_ < end_) {
+      const http::ParseStatus status = request_.feed(buffer + parsed_, end_ - parsed_);
+      if (status == http::ParseStatus::kError) {
+        co_await reject(request_.error_status(), request_.error_reason(), true);
+        co_return false;
+      }
+      parsed_ += request_.consumed();
+      if (status != http::ParseStatus::kNeedMore) co_return true;
+    }
+    if (end_ == in_.size()) {
+      if (begin_ == 0) {
+        co_await reject(431, "request header block too large", true);
+        co_return false;
+      }
+      std::memmove(buffer, buffer + begin_, end_ - begin_);
+      request_.rebase(buffer);
+      parsed_ -= begin_;
+      end_ -= begin_;
+      begin_ = 0;
+    }
+    ErrorCode ec;
+    const size_t n =
+        co_await read_some(client_, {buffer + end_, in_.size() - end_}, data_waiting, ec);
+    data_waiting = false;
+    if (n == 0) {
+      if (deadline_.expired() && end_ > begin_) co_await reject(408, "request head too slow", true);
+      co_return false;
+    }
+    end_ += n;
+  }
+}
+
+Task<Session::Next> Session::handle_request() {
+  const Snapshot& snapshot = worker_.snapshot();
+  worker_.stats().requests.add();
+  set_phase(Phase::kWriting);
+
+  const std::string_view target = request_.target();
+  const std::string_view origin = http::origin_form(target);
+  const std::string_view path = http::target_path(origin);
+  const llhttp_method_t method = request_.method();
+  head_request_ = method == HTTP_HEAD;
+  client_keep_alive_ = request_.keep_alive();
+  client_http10_ = request_.version_minor() == 0;
+  upgrade_ = request_.upgrade() && method == HTTP_GET;
+  continue_sent_ = false;
+  response_started_ = false;
+  instance_.reset();
+  logged_ = false;
+  if (worker_.access_log().enabled()) {
+    log_ = AccessRecord{};
+    AccessRecord::copy(log_.client, std::string_view(client_ip_.data(), client_ip_length_));
+    AccessRecord::copy(log_.method, request_.method_name());
+    log_.set_path(origin);
+    log_.bytes_in = request_.head_length();
+  }
+
+  const bool body_pending = !request_.message_complete();
+  const config::EndpointsConfig& endpoints = snapshot.endpoints;
+  if ((method == HTTP_GET || method == HTTP_HEAD) && path == endpoints.health_path) {
+    const Next answered = co_await respond_local(200, "text/plain", "ok\n", body_pending);
+    co_return answered;
+  }
+  if ((method == HTTP_GET || method == HTTP_HEAD) && path == endpoints.status_path) {
+    const bool json = contains_nocase(origin, "format=json") ||
+                      contains_nocase(find_header(request_, "accept"), "application/json");
+    const std::string body = json ? status_json(worker_.server()) : status_text(worker_.server());
+    const Next answered =
+        co_await respond_local(200, json ? "application/json" : "text/plain", body, body_pending);
+    co_return answered;
+  }
+  if (method == HTTP_CONNECT) co_return co_await reject(405, "CONNECT is not supported", true);
+
+  const Route* route = snapshot.match(find_header(request_, "host"), path);
+  if (route == nullptr) {
+    const Next answered = co_await reject(404, "no route for this host and path", body_pending);
+    co_return answered;
+  }
+  std::string_view forward_target = origin;
+  if (route->strip_prefix) {
+    const std::string_view rest = strip_prefix(origin, route->path_prefix);
+    target_.clear();
+    if (rest.empty() || rest.front() != '/') target_.push_back('/');
+    target_.append(rest);
+    forward_target = target_;
+  }
+  const Next answered = co_await proxy(route->service, forward_target);
+  co_return answered;
+}
+
+Task<Session::Next> Session::proxy(size_t service_index, std::string_view target) {
+  const Service& service = worker_.snapshot().services[service_index];
+  const bool body_pending_at_start = !request_.message_complete();
+  body_begin_ = begin_ + request_.head_length();
+  balance::Balancer* balancer = worker_.balancer(service_index);
+  const size_t index = balancer != nullptr ? balancer->pick({}) : balance::kNoInstance;
+  if (index == balance::kNoInstance) {
+    const std::string detail = fmt::format("no instance available for service '{}'", service.name);
+    const Next answered = co_await reject(503, detail, body_pending_at_start);
+    co_return answered;
+  }
+  instance_ = service.instances[index];
+  upstream::InstanceCounters& counters = instance_->counters(worker_.index());
+  counters.requests.add();
+  if (worker_.access_log().enabled()) {
+    AccessRecord::copy(log_.upstream, instance_->label());
+    log_.attempts = 1;
+  }
+  const bool expect_continue =
+      http::iequals(find_header(request_, "expect"), "100-continue") && body_pending_at_start;
+  http::build_upstream_request(
+      request_, {std::string_view(client_ip_.data(), client_ip_length_), target, upgrade_}, head_);
+
+  // The body bytes that came with the head are parsed now, so a retry can send them again.
+  if (body_pending_at_start && parsed_ < end_) {
+    const http::ParseStatus status = request_.feed(in_.get() + parsed_, end_ - parsed_);
+    if (status == http::ParseStatus::kError) {
+      const Next answered = co_await reject(request_.error_status(), request_.error_reason(), true);
+      co_return answered;
+    }
+    parsed_ += request_.consumed();
+  }
+
+  std::optional<Socket> pooled = worker_.pool().take(instance_->id());
+  bool reused = pooled.has_value();
+  if (reused) upstream_ = std::move(pooled);
+  for (int attempt = 0;; ++attempt) {
+    bool connected = upstream_.has_value();
+    if (!connected) connected = co_await connect_upstream(*instance_);
+    if (!connected) {
+      counters.failures.add();
+      const bool timed_out = deadline_.expired();
+      const Next answered = co_await reject(
+          timed_out ? 504 : 502,
+          timed_out ? "upstream connect timed out" : "upstream refused the connection",
+          !request_.message_complete());
+      co_return answered;
+    }
+    if (expect_continue && !continue_sent_ && parsed_ == end_) {
+      // Answer "Expect: 100-continue" once, here; the upstream never sees the Expect field.
+      ErrorCode ec;
+      deadline_.arm(worker_.snapshot().timeouts.client_body);
+      co_await write_all(client_, k100Continue, ec);
+      if (ec) co_return Next::kClose;
+      continue_sent_ = true;
+    }
+    const Attempt outcome = co_await exchange(reused);
+    if (outcome == Attempt::kRetryOnFreshConnection && attempt == 0) {
+      // A pooled connection the upstream had already closed: nothing was processed, send again.
+      close_upstream();
+      reused = false;
+      if (worker_.access_log().enabled()) ++log_.attempts;
+      continue;
+    }
+    co_return outcome == Attempt::kDone ? Next::kKeepGoing : Next::kClose;
+  }
+}
+
+Task<Session::Attempt> Session::exchange(bool reused) {
+  const Snapshot& snapshot = worker_.snapshot();
+  char* buffer = in_.get();
+  const size_t body_begin = body_begin_;
+  // A request that fits the first write can be sent again if the pooled connection was stale.
+  const bool resendable = reused && request_.message_complete();
+  const auto upstream_start = CoarseClock::now();
+
+  ErrorCode ec;
+  const std::array<asio::const_buffer, 2> first{
+      asio::const_buffer(head_.data(), head_.size()),
+      asio::const_buffer(buffer + body_begin, parsed_ - body_begin)};
+  deadline_.arm(snapshot.timeouts.upstream_response);
+  co_await write_all(*upstream_, first, ec);
+  if (ec) {
+    if (resendable && !deadline_.expired()) co_return Attempt::kRetryOnFreshConnection;
+    instance_->counters(worker_.index()).failures.add();
+    close_upstream();
+    co_await reject(deadline_.expired() ? 504 : 502, "upstream connection failed", true);
+    co_return Attempt::kClose;
+  }
+  if (worker_.access_log().enabled()) log_.bytes_in += parsed_ - body_begin;
+
+  while (!request_.message_complete()) {
+    // Everything received so far is sent; the buffer starts over for the next part of the body.
+    begin_ = parsed_ = end_ = 0;
+    deadline_.arm(snapshot.timeouts.client_body);
+    const size_t n = co_await read_some(client_, {buffer, in_.size()}, true, ec);
+    if (n == 0) {
+      close_upstream();
+      if (deadline_.expired()) co_await reject(408, "request body too slow", true);
+      co_return Attempt::kClose;
+    }
+    end_ = n;
+    const http::ParseStatus status = request_.feed(buffer, n);
+    if (status == http::ParseStatus::kError) {
+      close_upstream();
+      co_await reject(request_.error_status(), request_.error_reason(), true);
+      co_return Attempt::kClose;
+    }
+    parsed_ = request_.consumed();
+    deadline_.arm(snapshot.timeouts.upstream_response);
+    co_await write_all(*upstream_, std::string_view(buffer, parsed_), ec);
+    if (ec) {
+      instance_->counters(worker_.index()).failures.add();
+      close_upstream();
+      co_await reject(502, "upstream connection failed while sending the body", true);
+      co_return Attempt::kClose;
+    }
+    if (worker_.access_log().enabled()) log_.bytes_in += parsed_;
+  }
+  begin_ = parsed_;  // a pipelined request may follow in the buffer
+
+  bool retry = false;
+  const Next next = co_await relay_response(resendable, retry);
+  if (retry) co_return Attempt::kRetryOnFreshConnection;
+  if (worker_.access_log().enabled()) {
+    log_.upstream_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(CoarseClock::now() - upstream_start)
+            .count();
+    finish_log(log_.status);
+  }
+  co_return next == Next::kKeepGoing ? Attempt::kDone : Attempt::kClose;
+}
+
+Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
+  const Snapshot& snapshot = worker_.snapshot();
+  upstream::InstanceCounters& counters = instance_->counters(worker_.index());
+  char* buffer = out_.get();
+  const size_t size = out_.size();
+  const http::ParseLimits limits{0, static_cast<uint32_t>(size), http::MessageParser::kMaxHeaders,
+                                 0};
+  size_t end = 0;
+  size_t parsed = 0;
+  bool got_byte = false;
+  const auto sent_at = CoarseClock::now();
+  ErrorCode ec;
+  response_.begin(buffer, limits, head_request_);
+
+  // Interim (1xx) responses, then the final head.
+  for (;;) {
+    if (parsed == end) {
+      deadline_.arm(snapshot.timeouts.upstream_response);
+      const size_t n = co_await read_some(*upstream_, {buffer + end, size - end}, false, ec);
+      if (n == 0) {
+        if (!got_byte && resendable && !ec) {
+          retry = true;
+          co_return Next::kClose;
+        }
+        counters.failures.add();
+        close_upstream();
+        const bool timed_out = ec && deadline_.expired();
+        const Next answered = co_await reject(
+            timed_out ? 504 : 502,
+            timed_out ? "upstream timed out" : "upstream closed the connection before responding",
+            false);
+        co_return answered;
+      }
+      if (!got_byte && worker_.access_log().enabled()) log_.first_byte_us = micros_since(sent_at);
+      got_byte = true;
+      end += n;
+    }
+    const http::ParseStatus status = response_.feed(buffer + parsed, end - parsed);
+    if (status == http::ParseStatus::kError) {
+      counters.failures.add();
+      close_upstream();
+      const Next answered = co_await reject(502, "upstream sent a malformed response", false);
+      co_return answered;
+    }
+    parsed += response_.consumed();
+    if (status == http::ParseStatus::kNeedMore) {
+      if (end == size) {
+        counters.failures.add();
+        close_upstream();
+        const Next answered = co_await reject(502, "upstream response head too large", false);
+        co_return answered;
+      }
+      continue;
+    }
+    const int code = response_.status_code();
+    if (code / 100 != 1 || code == 101) break;
+    if (!(code == 100 && continue_sent_)) {  // never a second 100 Continue
+      http::build_client_response(response_, {}, head_);
+      deadline_.arm(snapshot.timeouts.client_body);
+      co_await write_all(client_, head_, ec);
+      if (ec) {
+        close_upstream();
+        co_return Next::kClose;
+      }
+    }
+    std::memmove(buffer, buffer + parsed, end - parsed);
+    end -= parsed;
+    parsed = 0;
+    response_.begin(buffer, limits, head_request_);
+  }
+
+  const int code = response_.status_code();
+  const bool tunnel_after = code == 101 && upgrade_;
+  if (code == 101 && !upgrade_) {
+    counters.failures.add();
+    close_upstream();
+    const Next answered = co_await reject(502, "upstream switched protocols unasked", false);
+    co_return answered;
+  }
+  counters.responses[std::clamp(code / 100, 1, 5) - 1].add();
+  if (worker_.access_log().enabled()) log_.status = static_cast<uint32_t>(code);
+  const bool close_client = !client_keep_alive_ || response_.body_until_close() ||
+                            worker_.draining() || (client_http10_ && response_.chunked());
+  http::build_client_response(
+      response_, {close_client, client_http10_ && client_keep_alive_, tunnel_after}, head_);
+
+  const size_t body_begin = response_.head_length();
+  bool stray_bytes = false;
+  if (!response_.message_complete() && parsed < end) {
+    if (response_.feed(buffer + parsed, end - parsed) == http::ParseStatus::kError) {
+      counters.failures.add();
+      close_upstream();
+      const Next answered = co_await reject(502, "upstream sent a malformed response", false);
+      co_return answered;
+    }
+    parsed += response_.consumed();
+  }
+  if (tunnel_after) parsed = end;  // bytes after a 101 belong to the new protocol
+  stray_bytes = parsed < end;
+  response_started_ = true;
+  const std::array<asio::const_buffer, 2> first{
+      asio::const_buffer(head_.data(), head_.size()),
+      asio::const_buffer(buffer + body_begin, parsed - body_begin)};
+  deadline_.arm(snapshot.timeouts.client_body);
+  co_await write_all(client_, first, ec);
+  if (ec) {
+    close_upstream();
+    co_return Next::kClose;
+  }
+  if (worker_.access_log().enabled()) log_.bytes_out += head_.size() + parsed - body_begin;
+  if (tunnel_after) {
+    co_await tunnel();
+    co_return Next::kClose;
+  }
+
+  while (!response_.message_complete()) {
+    deadline_.arm(snapshot.timeouts.upstream_response);
+    const size_t n = co_await read_some(*upstream_, {buffer, size}, true, ec);
+    if (n == 0) {
+      if (!ec && response_.finish() == http::ParseStatus::kMessageComplete) break;
+      // Truncated: the client sees the connection close before the announced end.
+      counters.failures.add();
+      close_upstream();
+      co_return Next::kClose;
+    }
+    if (response_.feed(buffer, n) == http::ParseStatus::kError) {
+      counters.failures.add();
+      close_upstream();
+      co_return Next::kClose;
+    }
+    const size_t body = response_.consumed();
+    stray_bytes = body < n;
+    deadline_.arm(snapshot.timeouts.client_body);
+    co_await write_all(client_, std::string_view(buffer, body), ec);
+    if (ec) {
+      close_upstream();
+      co_return Next::kClose;
+    }
+    if (worker_.access_log().enabled()) log_.bytes_out += body;
+  }
+
+  // Reuse the upstream connection only when its framing left no doubt.
+  const bool reusable = response_.keep_alive() && !response_.body_until_close() && !stray_bytes &&
+                        !worker_.draining();
+  if (reusable) {
+    worker_.pool().give(instance_->id(), std::move(*upstream_));
+    upstream_.reset();
+  } else {
+    close_upstream();
+  }
+  co_return close_client ? Next::kClose : Next::kKeepGoing;
+}
+
+Task<void> Session::tunnel() {
+  set_phase(Phase::kTunnel);
+  const auto idle = worker_.snapshot().timeouts.websocket_idle;
+  ErrorCode ec;
+  // Frames the client sent right behind its handshake are already in the buffer.
+  if (parsed_ < end_) {
+    co_await write_all(*upstream_, std::string_view(in_.get() + parsed_, end_ - parsed_), ec);
+    if (ec) co_return;
+  }
+  begin_ = parsed_ = end_ = 0;
+  deadline_.arm(idle);
+  uint64_t up = 0;
+  uint64_t down = 0;
+  using namespace asio::experimental::awaitable_operators;
+  co_await (pump(client_, *upstream_, in_.get(), in_.size(), deadline_, idle, up) &&
+            pump(*upstream_, client_, out_.get(), out_.size(), deadline_, idle, down));
+  close_upstream();
+  if (worker_.access_log().enabled()) {
+    log_.bytes_in += up;
+    log_.bytes_out += down;
+  }
+}
+
+Task<bool> Session::connect_upstream(const upstream::Instance& instance) {
+  upstream_.emplace(worker_.context().get_executor());
+  deadline_.arm(worker_.snapshot().timeouts.upstream_connect);
+  const auto start = CoarseClock::now();
+  const auto [ec] = co_await upstream_->async_connect(instance.endpoint(), use_task);
+  if (ec) {
+    close_upstream();
+    co_return false;
+  }
+  ErrorCode ignored;
+  upstream_->set_option(asio::ip::tcp::no_delay(true), ignored);
+  upstream_->non_blocking(true, ignored);
+  if (worker_.access_log().enabled()) log_.connect_us = micros_since(start);
+  co_return true;
+}
+
+void Session::close_upstream() {
+  if (!upstream_) return;
+  ErrorCode ignored;
+  upstream_->close(ignored);
+  upstream_.reset();
+}
+
+Task<Session::Next> Session::respond_local(int status, std::string_view content_type,
+                                           std::string_view body, bool close) {
+  head_.clear();
+  fmt::format_to(std::back_inserter(head_),
+                 "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n"
+                 "Cache-Control: no-store\r\n{}\r\n",
+                 status, http::reason_phrase(status), content_type, body.size(),
+                 close || !client_keep_alive_ ? "Connection: close\r\n" : "");
+  if (!head_request_) head_.append(body);
+  ErrorCode ec;
+  deadline_.arm(worker_.snapshot().timeouts.client_body);
+  co_await write_all(client_, head_, ec);
+  if (worker_.access_log().enabled()) log_.bytes_out = head_.size();
+  finish_log(status);
+  co_return ec || close || !client_keep_alive_ ? Next::kClose : Next::kKeepGoing;
+}
+
+Task<Session::Next> Session::reject(int status, std::string_view detail, bool close) {
+  close = close || !client_keep_alive_;
+  http::build_error_response(status, detail, close, head_request_, head_);
+  ErrorCode ec;
+  set_phase(Phase::kWriting);
+  deadline_.arm(worker_.snapshot().timeouts.client_body);
+  co_await write_all(client_, head_, ec);
+  if (worker_.access_log().enabled()) log_.bytes_out += head_.size();
+  finish_log(status);
+  if (ec) co_return Next::kClose;
+  if (!close) co_return Next::kKeepGoing;
+  client_.shutdown(Socket::shutdown_send, ec);
+  deadline_.arm(kLingerTime);
+  char* buffer = in_.get();
+  for (size_t drained = 0; drained < kLingerBytes;) {
+    const size_t n = co_await read_some(client_, {buffer, in_.size()}, false, ec);
+    if (n == 0) break;
+    drained += n;
+  }
+  co_return Next::kClose;
+}
+
+void Session::finish_log(int status) {
+  AccessLog& log = worker_.access_log();
+  if (!log.enabled() || logged_) return;
+  logged_ = true;
+  log_.status = static_cast<uint32_t>(status);
+  log_.request_us = micros_since(started_);
+  log_.unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+  log.push(worker_.index(), log_);
+}
+
+}  // namespace sb::proxy

@@ -1,0 +1,90 @@
+// One client connection, for its whole life, on one worker: reads requests (pipelined ones in
+// order), answers the built-in endpoints, routes and forwards the rest to an upstream instance,
+// streams bodies both ways through fixed buffers, and turns into a WebSocket tunnel after a 101.
+#pragma once
+
+#include <array>
+#include <optional>
+#include <string>
+
+#include "core/buffer_pool.hpp"
+#include "core/deadline.hpp"
+#include "core/io.hpp"
+#include "http/message_parser.hpp"
+#include "proxy/access_log.hpp"
+#include "proxy/snapshot.hpp"
+
+namespace sb::proxy {
+
+class Worker;
+
+class Session {
+ public:
+  // The connection's coroutine: owns the session for as long as the connection lives.
+  static Task<void> serve(Worker& worker, Socket client);
+
+  Session(Worker& worker, Socket client);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+ private:
+  enum class Phase { kIdle, kReading, kWriting, kTunnel };
+  enum class Next { kKeepGoing, kClose };
+  // How one attempt at an upstream exchange ended.
+  enum class Attempt { kDone, kRetryOnFreshConnection, kClose };
+
+  Task<void> run();
+  Task<bool> wait_for_request();
+  Task<bool> read_request_head();
+  Task<Next> handle_request();
+  Task<Next> proxy(size_t service_index, std::string_view target);
+  Task<Attempt> exchange(bool reused);
+  Task<Next> relay_response(bool reused, bool& retry);
+  Task<void> tunnel();
+  Task<Next> respond_local(int status, std::string_view content_type, std::string_view body,
+                           bool close);
+  Task<Next> reject(int status, std::string_view detail, bool close);
+  Task<bool> connect_upstream(const upstream::Instance& instance);
+  void close_upstream();
+  void set_phase(Phase phase);
+  void finish_log(int status);
+  static void on_deadline(void* self);
+
+  Worker& worker_;
+  Socket client_;
+  std::optional<Socket> upstream_;
+  std::shared_ptr<upstream::Instance> instance_;  // the instance of the request in flight
+  Deadline deadline_;
+  Phase phase_ = Phase::kIdle;
+  bool first_request_ = true;
+
+  // Client bytes: [begin_, end_) are received and not yet consumed; `parsed_` is where the parser
+  // stopped. Pipelined requests wait in the buffer after the current one.
+  BufferLease in_;
+  size_t begin_ = 0;
+  size_t parsed_ = 0;
+  size_t end_ = 0;
+  size_t body_begin_ = 0;  // where the request body starts in the buffer
+  BufferLease out_;        // upstream bytes
+
+  http::MessageParser request_{http::MessageKind::kRequest};
+  http::MessageParser response_{http::MessageKind::kResponse};
+  std::string head_;    // the rewritten head being sent (capacity kept across requests)
+  std::string target_;  // the rewritten request-target when a prefix is stripped
+
+  // Facts about the request in flight that outlive its head (the head is overwritten by the body).
+  bool head_request_ = false;
+  bool client_keep_alive_ = false;
+  bool client_http10_ = false;
+  bool upgrade_ = false;
+  bool continue_sent_ = false;
+  bool response_started_ = false;  // a byte of the final response reached the client
+  AccessRecord log_;
+  bool logged_ = false;
+  CoarseClock::time_point started_;
+  std::array<char, 48> client_ip_{};
+  size_t client_ip_length_ = 0;
+};
+
+}  // namespace sb::proxy
