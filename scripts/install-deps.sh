@@ -9,6 +9,7 @@ packages=(
   libboost1.81-dev node-llhttp libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libsqlite3-dev
   # tests and benchmarks
+  liburing-dev
   libgtest-dev libgmock-dev libbenchmark-dev clang-format-14
   nginx-light haproxy wrk curl procps util-linux python3-websockets python3-pytest python3-pytest-xdist
   linux-perf

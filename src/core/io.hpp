@@ -24,12 +24,14 @@ using ErrorCode = boost::system::error_code;
 inline constexpr auto use_task = asio::as_tuple(asio::use_awaitable_t<Executor>{});
 
 // Reads at least one byte into `into`. Returns 0 with `ec` set on error; 0 without error means
-// the peer closed. `data_likely` tries the read before waiting: right for bytes that usually follow
-// at once (a body after its head); wrong for a fresh response or the next request, where the
-// speculative recv would find nothing and cost a syscall per request.
-Task<size_t> read_some(Socket& socket, std::span<char> into, bool data_likely, ErrorCode& ec);
+// the peer closed. Asio's reactor tries the recv at once only when the last read filled its buffer
+// or epoll reported the socket readable since; otherwise it queues the read without a syscall. That
+// keeps a keep-alive exchange at one recv per read, where "wait, then read" would cost an epoll_ctl
+// per wait and "always read first" a recv that finds nothing.
+Task<size_t> read_some(Socket& socket, std::span<char> into, ErrorCode& ec);
 
 // Writes every byte of the buffers (up to 3), waiting for the socket to drain when it is full.
+// Sockets stay in blocking mode (io_uring reads expect that); writes pass MSG_DONTWAIT instead.
 Task<void> write_all(Socket& socket, std::span<const asio::const_buffer> buffers, ErrorCode& ec);
 Task<void> write_all(Socket& socket, std::string_view data, ErrorCode& ec);
 

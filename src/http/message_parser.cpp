@@ -210,7 +210,8 @@ int MessageParser::on_headers_complete(llhttp_t* p) {
   } else {
     m.until_close_ = !m.no_body_ && llhttp_message_needs_eof(p) != 0;
   }
-  if (head_ends_message(*p, m.kind_, m.no_body_)) return m.no_body_ ? 1 : 0;
+  // 1 tells llhttp there is no body: it would otherwise read one after a 304 with Content-Length.
+  if (head_ends_message(*p, m.kind_, m.no_body_)) return m.kind_ == MessageKind::kResponse ? 1 : 0;
   return HPE_PAUSED;
 }
 

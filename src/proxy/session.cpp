@@ -46,7 +46,7 @@ Task<void> pump(Socket& from, Socket& to, char* buffer, size_t size, Deadline& d
                 std::chrono::milliseconds idle, uint64_t& bytes) {
   for (;;) {
     ErrorCode ec;
-    const size_t n = co_await read_some(from, {buffer, size}, false, ec);
+    const size_t n = co_await read_some(from, {buffer, size}, ec);
     if (n == 0) {
       ErrorCode ignored;
       if (ec) {
@@ -142,9 +142,15 @@ Task<bool> Session::wait_for_request() {
   deadline_.set_idle(true);
   deadline_.arm(first_request_ ? snapshot.timeouts.client_header
                                : snapshot.timeouts.keepalive_idle);
-  const auto [ec] = co_await client_.async_wait(Socket::wait_read, use_task);
+  // The first bytes land in a small buffer of the session's own, so the connection can wait
+  // without a pooled buffer and without the epoll_ctl that a readiness wait costs in Asio.
+  const auto result = co_await client_.async_read_some(asio::buffer(first_bytes_), use_task);
   deadline_.set_idle(false);
-  co_return !ec;
+  const size_t n = std::get<1>(result);
+  if (std::get<0>(result) || n == 0) co_return false;
+  std::memcpy(in_.get(), first_bytes_.data(), n);
+  end_ = n;
+  co_return true;
 }
 
 Task<bool> Session::read_request_head() {
@@ -157,7 +163,6 @@ Task<bool> Session::read_request_head() {
   request_.begin(buffer + begin_,
                  {limits.request_line, limits.header_block, limits.header_count, limits.body_size});
   parsed_ = begin_;
-  bool data_waiting = begin_ == end_;  // wait_for_request saw the socket readable
   head_request_ = false;
   for (;;) {
     if (parsed_ < end_) {
@@ -181,9 +186,7 @@ Task<bool> Session::read_request_head() {
       begin_ = 0;
     }
     ErrorCode ec;
-    const size_t n =
-        co_await read_some(client_, {buffer + end_, in_.size() - end_}, data_waiting, ec);
-    data_waiting = false;
+    const size_t n = co_await read_some(client_, {buffer + end_, in_.size() - end_}, ec);
     if (n == 0) {
       if (deadline_.expired() && end_ > begin_) co_await reject(408, "request head too slow", true);
       co_return false;
@@ -345,7 +348,7 @@ Task<Session::Attempt> Session::exchange(bool reused) {
     // Everything received so far is sent; the buffer starts over for the next part of the body.
     begin_ = parsed_ = end_ = 0;
     deadline_.arm(snapshot.timeouts.client_body);
-    const size_t n = co_await read_some(client_, {buffer, in_.size()}, true, ec);
+    const size_t n = co_await read_some(client_, {buffer, in_.size()}, ec);
     if (n == 0) {
       close_upstream();
       if (deadline_.expired()) co_await reject(408, "request body too slow", true);
@@ -401,7 +404,7 @@ Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
   for (;;) {
     if (parsed == end) {
       deadline_.arm(snapshot.timeouts.upstream_response);
-      const size_t n = co_await read_some(*upstream_, {buffer + end, size - end}, false, ec);
+      const size_t n = co_await read_some(*upstream_, {buffer + end, size - end}, ec);
       if (n == 0) {
         if (!got_byte && resendable && !ec) {
           retry = true;
@@ -500,7 +503,7 @@ Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
 
   while (!response_.message_complete()) {
     deadline_.arm(snapshot.timeouts.upstream_response);
-    const size_t n = co_await read_some(*upstream_, {buffer, size}, true, ec);
+    const size_t n = co_await read_some(*upstream_, {buffer, size}, ec);
     if (n == 0) {
       if (!ec && response_.finish() == http::ParseStatus::kMessageComplete) break;
       // Truncated: the client sees the connection close before the announced end.
@@ -563,14 +566,13 @@ Task<bool> Session::connect_upstream(const upstream::Instance& instance) {
   upstream_.emplace(worker_.context().get_executor());
   deadline_.arm(worker_.snapshot().timeouts.upstream_connect);
   const auto start = CoarseClock::now();
-  const auto [ec] = co_await upstream_->async_connect(instance.endpoint(), use_task);
-  if (ec) {
+  const auto result = co_await upstream_->async_connect(instance.endpoint(), use_task);
+  if (std::get<0>(result)) {
     close_upstream();
     co_return false;
   }
   ErrorCode ignored;
   upstream_->set_option(asio::ip::tcp::no_delay(true), ignored);
-  upstream_->non_blocking(true, ignored);
   if (worker_.access_log().enabled()) log_.connect_us = micros_since(start);
   co_return true;
 }
@@ -614,7 +616,7 @@ Task<Session::Next> Session::reject(int status, std::string_view detail, bool cl
   deadline_.arm(kLingerTime);
   char* buffer = in_.get();
   for (size_t drained = 0; drained < kLingerBytes;) {
-    const size_t n = co_await read_some(client_, {buffer, in_.size()}, false, ec);
+    const size_t n = co_await read_some(client_, {buffer, in_.size()}, ec);
     if (n == 0) break;
     drained += n;
   }

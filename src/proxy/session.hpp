@@ -62,6 +62,7 @@ class Session {
   // Client bytes: [begin_, end_) are received and not yet consumed; `parsed_` is where the parser
   // stopped. Pipelined requests wait in the buffer after the current one.
   BufferLease in_;
+  std::array<char, 512> first_bytes_;  // where an idle connection's next request starts
   size_t begin_ = 0;
   size_t parsed_ = 0;
   size_t end_ = 0;

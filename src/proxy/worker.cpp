@@ -135,7 +135,6 @@ Task<void> Worker::accept_loop() {
     }
     stats_.handled.add();
     socket.set_option(asio::ip::tcp::no_delay(true), ec);
-    socket.non_blocking(true, ec);
     asio::co_spawn(*context_, Session::serve(*this, std::move(socket)), asio::detached);
   }
 }
