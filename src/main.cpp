@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.hpp"
@@ -96,6 +97,11 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--log-level", flags.log_level, "trace, debug, info, warn, error, off");
   app.add_subcommand("version", "Print the version");
 
+  const auto known = [](std::string_view word) { return word == "serve" || word == "version"; };
+  if (argc > 1 && argv[1][0] != '-' && !known(argv[1])) {
+    std::fprintf(stderr, "switchboard: unknown command '%s' (commands: serve, version)\n", argv[1]);
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -7,10 +7,6 @@
 
 namespace sb::http {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
 namespace {
 
 // The field names a Connection header lists: hop-by-hop for this one message (RFC 9110 7.6.1).
@@ -37,7 +33,12 @@ class ConnectionTokens {
         token.remove_prefix(1);
       while (!token.empty() && (token.back() == ' ' || token.back() == '\t'))
         token.remove_suffix(1);
-      if (!token.empty()) tokens_[count_++] = token;
+      // Framing and Host stay whatever Connection says: dropping them would let the next hop
+      // read the forwarded body as another message (request smuggling).
+      if (!token.empty() && !iequals(token, "content-length") &&
+          !iequals(token, "transfer-encoding") && !iequals(token, "host")) {
+        tokens_[count_++] = token;
+      }
       if (comma == std::string_view::npos) break;
       list.remove_prefix(comma + 1);
     }
@@ -91,7 +92,6 @@ void build_upstream_request(const MessageParser& request, const RequestRewrite& 
   out.append(request.method_name()).append(" ").append(target).append(" HTTP/1.1\r\n");
 
   const ConnectionTokens named(request);
-  bool forwarded_for = false;
   std::string_view upgrade_value;
   for (uint32_t i = 0; i < request.header_count(); ++i) {
     const std::string_view name = request.header_name(i);
@@ -99,28 +99,20 @@ void build_upstream_request(const MessageParser& request, const RequestRewrite& 
     if (iequals(name, "upgrade")) upgrade_value = value;
     if (is_hop_by_hop(name) || named.contains(name)) continue;
     // The proxy answers "Expect: 100-continue" itself, so the upstream never sends a second 100.
+    // X-Forwarded-For is written once, below, as the joined list plus this client.
     if (iequals(name, "expect") || iequals(name, "x-real-ip") ||
-        iequals(name, "x-forwarded-proto")) {
-      continue;
-    }
-    if (iequals(name, "x-forwarded-for")) {
-      if (forwarded_for) {
-        out.resize(out.size() - 2);  // join repeated fields into one list
-        out.append(", ").append(value).append("\r\n");
-      } else {
-        append_field(out, name, value);
-        forwarded_for = true;
-      }
+        iequals(name, "x-forwarded-proto") || iequals(name, "x-forwarded-for")) {
       continue;
     }
     append_field(out, name, value);
   }
-  if (forwarded_for) {
-    out.resize(out.size() - 2);
-    out.append(", ").append(rewrite.client_ip).append("\r\n");
-  } else {
-    append_field(out, "X-Forwarded-For", rewrite.client_ip);
+  out.append("X-Forwarded-For: ");
+  for (uint32_t i = 0; i < request.header_count(); ++i) {
+    if (iequals(request.header_name(i), "x-forwarded-for") && !named.contains("x-forwarded-for")) {
+      out.append(request.header_value(i)).append(", ");
+    }
   }
+  out.append(rewrite.client_ip).append("\r\n");
   append_field(out, "X-Real-IP", rewrite.client_ip);
   append_field(out, "X-Forwarded-Proto", "http");
   if (rewrite.upgrade && !upgrade_value.empty()) {
@@ -147,6 +139,7 @@ void build_client_response(const MessageParser& response, const ResponseRewrite&
       continue;
     }
     if (is_hop_by_hop(name) || named.contains(name)) continue;
+    if (rewrite.dechunk && iequals(name, "transfer-encoding")) continue;
     append_field(out, name, value);
   }
   if (rewrite.upgrade) {

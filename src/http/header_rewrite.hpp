@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "http/message_parser.hpp"
+#include "http/text.hpp"
 
 namespace sb::http {
 
@@ -21,6 +22,7 @@ struct ResponseRewrite {
   bool close = false;          // the proxy closes the client connection after this response
   bool keep_alive_10 = false;  // HTTP/1.0 client that asked for keep-alive
   bool upgrade = false;        // 101 to a WebSocket handshake
+  bool dechunk = false;        // the body goes out decoded (to an HTTP/1.0 client): no TE field
 };
 
 void build_upstream_request(const MessageParser& request, const RequestRewrite& rewrite,
@@ -33,8 +35,5 @@ void build_client_response(const MessageParser& response, const ResponseRewrite&
 std::string_view origin_form(std::string_view target);
 // The path of a request-target, without the query.
 std::string_view target_path(std::string_view target);
-
-// Case-insensitive ASCII comparison of header names and tokens.
-bool iequals(std::string_view a, std::string_view b);
 
 }  // namespace sb::http

@@ -1,20 +1,13 @@
 #include "http/message_parser.hpp"
 
-#include <strings.h>
-
 #include <algorithm>
+#include <cstring>
+
+#include "http/text.hpp"
 
 namespace sb::http {
 
 namespace {
-
-bool is_ows(char c) {
-  return c == ' ' || c == '\t';
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 // Whether the message ends with its head: llhttp knows it too, but deciding it here lets the
 // parser pause only where a body follows.
@@ -75,7 +68,17 @@ ParseStatus MessageParser::feed(const char* data, size_t length) {
   return after_execute(llhttp_execute(&parser_, data, length), data, length);
 }
 
+ParseStatus MessageParser::feed_decoding(char* data, size_t length) {
+  decode_to_ = data;
+  decoded_ = 0;
+  const ParseStatus status = feed(data, length);
+  decode_to_ = nullptr;
+  return status;
+}
+
 ParseStatus MessageParser::finish() {
+  // The close ends such a body even when llhttp has not entered it yet (no body byte came).
+  if (until_close_ && error_status_ == 0) message_complete_ = true;
   if (message_complete_) return ParseStatus::kMessageComplete;
   const llhttp_errno_t err = llhttp_finish(&parser_);
   if ((err == HPE_OK || err == HPE_PAUSED) && message_complete_) {
@@ -160,10 +163,16 @@ int MessageParser::on_header_field_complete(llhttp_t* p) {
   MessageParser& m = self(p);
   m.header_state_ = HeaderState::kFieldDone;
   if (m.head_complete_ || m.header_count_ == 0) return 0;
-  // llhttp tolerates "Name :"; RFC 9112 5.1 says to reject it, since proxies disagree on the name.
+  // llhttp tolerates "Name :" and "Bad Name:"; RFC 9112 5.1 says to reject them, since servers
+  // disagree on where such a name ends.
   const Span& name = m.headers_[m.header_count_ - 1].name;
-  if (name.length == 0 || is_ows(m.base_[name.offset + name.length - 1])) {
-    return m.fail(400, "whitespace before the colon of a header field");
+  if (name.length == 0) return m.fail(400, "empty header field name");
+  for (uint32_t i = 0; i < name.length; ++i) {
+    if (!is_token_char(m.base_[name.offset + i])) {
+      return m.fail(400, is_ows(m.base_[name.offset + i])
+                             ? "whitespace in a header field name"
+                             : "invalid character in a header field name");
+    }
   }
   return 0;
 }
@@ -208,6 +217,7 @@ int MessageParser::on_headers_complete(llhttp_t* p) {
     if (hosts == 0 && p->http_major == 1 && p->http_minor >= 1)
       return m.fail(400, "missing Host header");
   } else {
+    if (p->status_code < 100) return m.fail(502, "status code below 100");  // llhttp allows "10"
     m.until_close_ = !m.no_body_ && llhttp_message_needs_eof(p) != 0;
   }
   // 1 tells llhttp there is no body: it would otherwise read one after a 304 with Content-Length.
@@ -215,9 +225,14 @@ int MessageParser::on_headers_complete(llhttp_t* p) {
   return HPE_PAUSED;
 }
 
-int MessageParser::on_body(llhttp_t* p, const char* /*at*/, size_t length) {
+int MessageParser::on_body(llhttp_t* p, const char* at, size_t length) {
   MessageParser& m = self(p);
   m.body_bytes_ += length;
+  if (m.decode_to_ != nullptr) {
+    // Body runs arrive in input order and the write position never passes the read position.
+    std::memmove(m.decode_to_ + m.decoded_, at, length);
+    m.decoded_ += length;
+  }
   if (m.kind_ == MessageKind::kRequest && m.limits_.body_size != 0 &&
       m.body_bytes_ > m.limits_.body_size) {
     return m.fail(413, "request body too large");

@@ -55,6 +55,11 @@ class MessageParser {
   // previous call's input ended (same buffer). Afterwards `consumed()` says how many bytes of this
   // call belong to the message; the rest belongs to whatever follows.
   ParseStatus feed(const char* data, size_t length);
+  // As feed(), and also moves the decoded body bytes (chunk framing removed) to the front of
+  // `data`: afterwards [data, data + decoded()) is the body content of this call's input. For
+  // HTTP/1.0 clients, who cannot read chunked coding.
+  ParseStatus feed_decoding(char* data, size_t length);
+  size_t decoded() const { return decoded_; }
   // The peer closed: ends a message delimited by the connection's close.
   ParseStatus finish();
   size_t consumed() const { return consumed_; }
@@ -135,6 +140,8 @@ class MessageParser {
   uint64_t content_length_ = 0;
   uint64_t body_bytes_ = 0;
   size_t consumed_ = 0;
+  char* decode_to_ = nullptr;  // set during feed_decoding()
+  size_t decoded_ = 0;
 
   int error_status_ = 0;
   const char* error_reason_ = "";

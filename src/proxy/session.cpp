@@ -126,6 +126,7 @@ Task<void> Session::run() {
     if (!head_read) co_return;
     const Next next = co_await handle_request();
     if (next == Next::kClose) co_return;
+    begin_ = parsed_;  // the request is answered; what follows it in the buffer is the next one
     first_request_ = false;
   }
 }
@@ -196,7 +197,10 @@ Task<bool> Session::read_request_head() {
 }
 
 Task<Session::Next> Session::handle_request() {
-  const Snapshot& snapshot = worker_.snapshot();
+  // The request keeps its snapshot alive: a change published meanwhile does not pull services
+  // and instances from under it.
+  snapshot_ = worker_.snapshot_ptr();
+  const Snapshot& snapshot = *snapshot_;
   worker_.stats().requests.add();
   set_phase(Phase::kWriting);
 
@@ -211,6 +215,7 @@ Task<Session::Next> Session::handle_request() {
   continue_sent_ = false;
   response_started_ = false;
   instance_.reset();
+  log_.attempts = 0;
   logged_ = false;
   if (worker_.access_log().enabled()) {
     log_ = AccessRecord{};
@@ -254,23 +259,9 @@ Task<Session::Next> Session::handle_request() {
 }
 
 Task<Session::Next> Session::proxy(size_t service_index, std::string_view target) {
-  const Service& service = worker_.snapshot().services[service_index];
+  const Service& service = snapshot_->services[service_index];
   const bool body_pending_at_start = !request_.message_complete();
   body_begin_ = begin_ + request_.head_length();
-  balance::Balancer* balancer = worker_.balancer(service_index);
-  const size_t index = balancer != nullptr ? balancer->pick({}) : balance::kNoInstance;
-  if (index == balance::kNoInstance) {
-    const std::string detail = fmt::format("no instance available for service '{}'", service.name);
-    const Next answered = co_await reject(503, detail, body_pending_at_start);
-    co_return answered;
-  }
-  instance_ = service.instances[index];
-  upstream::InstanceCounters& counters = instance_->counters(worker_.index());
-  counters.requests.add();
-  if (worker_.access_log().enabled()) {
-    AccessRecord::copy(log_.upstream, instance_->label());
-    log_.attempts = 1;
-  }
   const bool expect_continue =
       http::iequals(find_header(request_, "expect"), "100-continue") && body_pending_at_start;
   http::build_upstream_request(
@@ -286,34 +277,65 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
     parsed_ += request_.consumed();
   }
 
-  std::optional<Socket> pooled = worker_.pool().take(instance_->id());
-  bool reused = pooled.has_value();
-  if (reused) upstream_ = std::move(pooled);
+  const size_t instance_count = service.instances.size();
+  if (excluded_capacity_ < instance_count) {
+    excluded_ = std::make_unique<bool[]>(instance_count);
+    excluded_capacity_ = instance_count;
+  }
+  std::fill_n(excluded_.get(), instance_count, false);
+  const std::span<const bool> excluded(excluded_.get(), instance_count);
+  bool reused = false;
   for (int attempt = 0;; ++attempt) {
-    bool connected = upstream_.has_value();
-    if (!connected) connected = co_await connect_upstream(*instance_);
-    if (!connected) {
-      counters.failures.add();
-      const bool timed_out = deadline_.expired();
-      const Next answered = co_await reject(
-          timed_out ? 504 : 502,
-          timed_out ? "upstream connect timed out" : "upstream refused the connection",
-          !request_.message_complete());
-      co_return answered;
+    if (!upstream_) {
+      // Pick (again): an instance that refused is excluded, and the request, which reached no
+      // upstream, goes to the next one (nginx's proxy_next_upstream error timeout).
+      balance::Balancer* balancer =
+          &worker_.snapshot() == snapshot_.get() ? worker_.balancer(service_index) : nullptr;
+      const size_t index = balancer != nullptr ? balancer->pick({excluded}) : balance::kNoInstance;
+      if (index == balance::kNoInstance) {
+        const std::string detail =
+            instance_
+                ? fmt::format("no instance of service '{}' accepted the connection", service.name)
+                : fmt::format("no instance available for service '{}'", service.name);
+        const int status = instance_ ? (deadline_.expired() ? 504 : 502) : 503;
+        const Next answered = co_await reject(status, detail, !request_.message_complete());
+        co_return answered;
+      }
+      excluded_[index] = true;
+      instance_ = service.instances[index];
+      instance_->counters(worker_.index()).requests.add();
+      if (worker_.access_log().enabled()) {
+        AccessRecord::copy(log_.upstream, instance_->label());
+        ++log_.attempts;
+      }
+      std::optional<Socket> pooled = worker_.pool().take(instance_->id());
+      reused = pooled.has_value();
+      if (reused) {
+        upstream_ = std::move(pooled);
+      } else {
+        const bool connected = co_await connect_upstream(*instance_);
+        if (!connected) {
+          instance_->counters(worker_.index()).failures.add();
+          continue;
+        }
+      }
     }
     if (expect_continue && !continue_sent_ && parsed_ == end_) {
       // Answer "Expect: 100-continue" once, here; the upstream never sees the Expect field.
       ErrorCode ec;
-      deadline_.arm(worker_.snapshot().timeouts.client_body);
+      deadline_.arm(snapshot_->timeouts.client_body);
       co_await write_all(client_, k100Continue, ec);
       if (ec) co_return Next::kClose;
       continue_sent_ = true;
     }
     const Attempt outcome = co_await exchange(reused);
-    if (outcome == Attempt::kRetryOnFreshConnection && attempt == 0) {
-      // A pooled connection the upstream had already closed: nothing was processed, send again.
+    if (outcome == Attempt::kRetryOnFreshConnection && reused) {
+      // A pooled connection the upstream had already closed: nothing was processed, send again
+      // on a fresh connection to the same instance.
       close_upstream();
       reused = false;
+      const bool connected = co_await connect_upstream(*instance_);
+      if (!connected) instance_->counters(worker_.index()).failures.add();
       if (worker_.access_log().enabled()) ++log_.attempts;
       continue;
     }
@@ -467,15 +489,22 @@ Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
   }
   counters.responses[std::clamp(code / 100, 1, 5) - 1].add();
   if (worker_.access_log().enabled()) log_.status = static_cast<uint32_t>(code);
-  const bool close_client = !client_keep_alive_ || response_.body_until_close() ||
-                            worker_.draining() || (client_http10_ && response_.chunked());
+  // An HTTP/1.0 client cannot read chunked coding: it gets the decoded body, ended by the close.
+  const bool dechunk = client_http10_ && response_.chunked();
+  const bool close_client =
+      !client_keep_alive_ || response_.body_until_close() || worker_.draining() || dechunk;
   http::build_client_response(
-      response_, {close_client, client_http10_ && client_keep_alive_, tunnel_after}, head_);
+      response_, {close_client, client_http10_ && client_keep_alive_, tunnel_after, dechunk},
+      head_);
 
   const size_t body_begin = response_.head_length();
+  size_t body_length = 0;
   bool stray_bytes = false;
   if (!response_.message_complete() && parsed < end) {
-    if (response_.feed(buffer + parsed, end - parsed) == http::ParseStatus::kError) {
+    const http::ParseStatus status = dechunk
+                                         ? response_.feed_decoding(buffer + parsed, end - parsed)
+                                         : response_.feed(buffer + parsed, end - parsed);
+    if (status == http::ParseStatus::kError) {
       counters.failures.add();
       close_upstream();
       const Next answered = co_await reject(502, "upstream sent a malformed response", false);
@@ -485,17 +514,18 @@ Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
   }
   if (tunnel_after) parsed = end;  // bytes after a 101 belong to the new protocol
   stray_bytes = parsed < end;
+  body_length = dechunk ? response_.decoded() : parsed - body_begin;
   response_started_ = true;
   const std::array<asio::const_buffer, 2> first{
       asio::const_buffer(head_.data(), head_.size()),
-      asio::const_buffer(buffer + body_begin, parsed - body_begin)};
+      asio::const_buffer(buffer + body_begin, body_length)};
   deadline_.arm(snapshot.timeouts.client_body);
   co_await write_all(client_, first, ec);
   if (ec) {
     close_upstream();
     co_return Next::kClose;
   }
-  if (worker_.access_log().enabled()) log_.bytes_out += head_.size() + parsed - body_begin;
+  if (worker_.access_log().enabled()) log_.bytes_out += head_.size() + body_length;
   if (tunnel_after) {
     co_await tunnel();
     co_return Next::kClose;
@@ -511,13 +541,15 @@ Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
       close_upstream();
       co_return Next::kClose;
     }
-    if (response_.feed(buffer, n) == http::ParseStatus::kError) {
+    const http::ParseStatus status =
+        dechunk ? response_.feed_decoding(buffer, n) : response_.feed(buffer, n);
+    if (status == http::ParseStatus::kError) {
       counters.failures.add();
       close_upstream();
       co_return Next::kClose;
     }
-    const size_t body = response_.consumed();
-    stray_bytes = body < n;
+    stray_bytes = response_.consumed() < n;
+    const size_t body = dechunk ? response_.decoded() : response_.consumed();
     deadline_.arm(snapshot.timeouts.client_body);
     co_await write_all(client_, std::string_view(buffer, body), ec);
     if (ec) {

@@ -6,6 +6,7 @@
 #include <array>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/buffer_pool.hpp"
 #include "core/deadline.hpp"
@@ -54,7 +55,10 @@ class Session {
   Worker& worker_;
   Socket client_;
   std::optional<Socket> upstream_;
+  std::shared_ptr<const Snapshot> snapshot_;      // the snapshot of the request in flight
   std::shared_ptr<upstream::Instance> instance_;  // the instance of the request in flight
+  std::unique_ptr<bool[]> excluded_;              // instances this request tried (reused)
+  size_t excluded_capacity_ = 0;
   Deadline deadline_;
   Phase phase_ = Phase::kIdle;
   bool first_request_ = true;

@@ -60,6 +60,10 @@ class Worker {
   bool draining() const { return draining_; }
   // The snapshot in force; call once per request (cheap when nothing changed).
   const Snapshot& snapshot();
+  const std::shared_ptr<const Snapshot>& snapshot_ptr() {
+    snapshot();
+    return snapshot_.shared();
+  }
   balance::Balancer* balancer(size_t service);
   upstream::ConnectionPool& pool() { return pool_; }
   BufferPool& client_buffers() { return client_buffers_; }

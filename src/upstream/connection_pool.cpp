@@ -1,5 +1,9 @@
 #include "upstream/connection_pool.hpp"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 namespace sb::upstream {
 
 std::optional<Socket> ConnectionPool::take(uint64_t instance) {
@@ -10,7 +14,13 @@ std::optional<Socket> ConnectionPool::take(uint64_t instance) {
   while (!list.empty()) {
     Idle idle = std::move(list.back());
     list.pop_back();
-    if (idle.since >= oldest_allowed) return std::move(idle.socket);
+    if (idle.since < oldest_allowed) continue;
+    // One recv per reuse. A pending readiness wait per idle connection would spare it, but with
+    // Asio's io_uring backend cancelling that wait also cancels the read queued right behind it.
+    char byte;
+    const ssize_t n =
+        ::recv(idle.socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return std::move(idle.socket);
   }
   return std::nullopt;
 }

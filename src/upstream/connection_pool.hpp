@@ -1,6 +1,8 @@
 // Idle keep-alive connections to upstream instances, per worker thread (so no locking): the most
 // recently used first, at most `max_idle` per instance, closed after `idle_timeout` unused (shorter
 // than backends' usual keep-alive timeouts, so we rarely pick one the backend is about to close).
+// A connection is handed out only after a non-blocking peek finds nothing to read: one the upstream
+// closed, or on which it sent bytes nobody asked for (a framing doubt), is dropped instead.
 #pragma once
 
 #include <chrono>

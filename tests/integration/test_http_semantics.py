@@ -1,0 +1,432 @@
+"""HTTP/1.1 semantics through the proxy (RFC 9110/9112): keep-alive on both sides, pipelining,
+request and response body framing, hop-by-hop headers, forwarding headers, bodiless responses,
+interim responses and Expect: 100-continue, and close-delimited responses."""
+
+import hashlib
+
+import pytest
+
+from harness import pattern_bytes, proxy_for, wait_until
+from rawhttp import RawConn, build_request, chunked, request
+
+
+@pytest.fixture
+def echo_proxy(echo_backend, switchboard):
+    be = echo_backend()
+    sb = proxy_for(switchboard, [be.addr])
+    return be, sb
+
+
+def names(headers):
+    return {k.lower() for k, _ in headers}
+
+
+# -- keep-alive ------------------------------------------------------------------------------
+
+
+def test_many_requests_on_one_client_connection_reuse_one_upstream_connection(nginx_backends, switchboard):
+    nb = nginx_backends(1)
+    sb = proxy_for(switchboard, nb.addrs)
+    conns, reqs = [], []
+    with RawConn(sb.port) as c:
+        for i in range(100):
+            r = c.request(path=f"/n/{i}")
+            assert r.status == 200 and r.body == b"backend-0\n"
+            conns.append(r.header("X-Conn"))
+            reqs.append(int(r.header("X-Conn-Requests")))
+        assert not c.closed_within(0)
+    assert len(set(conns)) == 1, f"upstream connections used: {sorted(set(conns))}"
+    assert reqs == list(range(reqs[0], reqs[0] + 100))
+
+
+def test_upstream_connection_reused_across_client_connections(nginx_backends, switchboard):
+    nb = nginx_backends(1)
+    sb = proxy_for(switchboard, nb.addrs)
+    conns = [request(sb.port).header("X-Conn") for _ in range(20)]
+    assert len(set(conns)) == 1, conns
+
+
+def test_client_connection_close_is_honoured(nginx_backends, switchboard):
+    nb = nginx_backends(1)
+    sb = proxy_for(switchboard, nb.addrs)
+    with RawConn(sb.port) as c:
+        r = c.request(headers={"Connection": "close"})
+        assert r.status == 200 and r.body == b"backend-0\n"
+        assert c.closed_within(3)
+
+
+def test_http10_client_without_keepalive_is_closed(nginx_backends, switchboard):
+    nb = nginx_backends(1)
+    sb = proxy_for(switchboard, nb.addrs)
+    with RawConn(sb.port) as c:
+        r = c.request(version="HTTP/1.0")
+        assert r.status == 200 and r.body == b"backend-0\n"
+        assert c.closed_within(3)
+
+
+# -- pipelining ------------------------------------------------------------------------------
+
+
+def test_pipelined_requests_answered_in_order(echo_proxy):
+    be, sb = echo_proxy
+    body = pattern_bytes(3000)
+    data = (build_request("GET", "/first") + build_request("POST", "/second", body=body)
+            + build_request("GET", "/third"))
+    with RawConn(sb.port) as c:
+        c.send(data)
+        got = [c.read_response() for _ in range(3)]
+    assert [r.status for r in got] == [200, 200, 200]
+    assert [r.json()["target"] for r in got] == ["/first", "/second", "/third"]
+    assert got[1].json()["body_len"] == len(body)
+    assert got[1].json()["body_sha256"] == hashlib.sha256(body).hexdigest()
+
+
+def test_pipelined_requests_to_nginx_keep_their_statuses_in_order(nginx_backends, switchboard):
+    nb = nginx_backends(1)
+    sb = proxy_for(switchboard, nb.addrs)
+    paths = ["/204", "/", "/404", "/500", "/"]
+    with RawConn(sb.port) as c:
+        c.send(b"".join(build_request("GET", p) for p in paths))
+        got = [c.read_response() for _ in paths]
+    assert [r.status for r in got] == [204, 200, 404, 500, 200]
+    assert got[0].body == b"" and got[1].body == b"backend-0\n"
+
+
+# -- request bodies --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 1, 65537, 5 * 1024 * 1024])
+def test_content_length_body_arrives_intact(echo_proxy, size):
+    be, sb = echo_proxy
+    body = pattern_bytes(size)
+    r = request(sb.port, "POST", "/upload", body=body)
+    assert r.status == 200
+    info = r.json()
+    assert info["body_len"] == size
+    assert info["body_sha256"] == hashlib.sha256(body).hexdigest()
+
+
+@pytest.mark.parametrize("sizes", [[1], [7, 1000, 3], [65536], [300000]], ids=str)
+def test_chunked_body_arrives_intact(echo_proxy, sizes):
+    be, sb = echo_proxy
+    body = pattern_bytes(sum(sizes) * 3 + 11)
+    with RawConn(sb.port) as c:
+        c.send(build_request("POST", "/chunked", headers={"Transfer-Encoding": "chunked"})
+               + chunked(body, sizes))
+        r = c.read_response()
+        assert r.status == 200
+        info = r.json()
+        assert info["body_len"] == len(body)
+        assert info["body_sha256"] == hashlib.sha256(body).hexdigest()
+        # The connection stays usable: framing ended exactly at the last-chunk.
+        assert c.request(path="/after").json()["target"] == "/after"
+
+
+def test_chunked_body_with_extensions_and_trailers(echo_proxy):
+    be, sb = echo_proxy
+    raw = (b"POST /ext HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+           b"5;name=value\r\nhello\r\n6;x\r\n world\r\n0\r\nX-Checksum: abc\r\n\r\n")
+    with RawConn(sb.port) as c:
+        c.send(raw)
+        r = c.read_response()
+        assert r.status == 200
+        assert r.json()["body_len"] == 11
+        assert r.json()["body_sha256"] == hashlib.sha256(b"hello world").hexdigest()
+        assert c.request(path="/after").status == 200
+
+
+# -- response bodies -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 10, 200000])
+def test_chunked_response_relayed(echo_proxy, size):
+    be, sb = echo_proxy
+    with RawConn(sb.port) as c:
+        r = c.request(path=f"/?chunked=1&size={size}")
+        assert r.status == 200
+        assert r.body == pattern_bytes(size)
+        r2 = c.request(path="/next")
+        assert r2.status == 200 and r2.json()["target"] == "/next"
+
+
+def test_http10_client_gets_chunked_response_without_chunked_coding(echo_proxy):
+    be, sb = echo_proxy
+    with RawConn(sb.port) as c:
+        r = c.request(path="/?chunked=1&size=50000", version="HTTP/1.0")
+        assert r.status == 200
+        assert "chunked" not in ",".join(r.header_all("Transfer-Encoding")).lower()
+        assert r.framing in ("length", "close")
+        assert r.body == pattern_bytes(50000)
+
+
+def test_large_content_length_response(echo_proxy):
+    be, sb = echo_proxy
+    r = request(sb.port, path=f"/?size={8 * 1024 * 1024}")
+    assert r.status == 200 and r.framing == "length"
+    assert r.body == pattern_bytes(8 * 1024 * 1024)
+
+
+# -- headers ---------------------------------------------------------------------------------
+
+
+def test_hop_by_hop_request_headers_are_removed(echo_proxy):
+    be, sb = echo_proxy
+    r = request(sb.port, path="/h", headers=[
+        ("Connection", "keep-alive, X-Hop-Custom"),
+        ("X-Hop-Custom", "must-not-pass"),
+        ("Keep-Alive", "timeout=300"),
+        ("Proxy-Connection", "keep-alive"),
+        ("X-End-To-End", "passes"),
+    ])
+    assert r.status == 200
+    seen = r.json()["headers"]
+    seen_names = names(seen)
+    assert "x-hop-custom" not in seen_names
+    assert "keep-alive" not in seen_names
+    assert "proxy-connection" not in seen_names
+    for k, v in seen:
+        if k.lower() == "connection":
+            assert "x-hop-custom" not in v.lower()
+    assert ("X-End-To-End", "passes") in [tuple(h) for h in seen]
+
+
+def test_hop_by_hop_response_headers_are_removed(echo_proxy):
+    be, sb = echo_proxy
+    with RawConn(sb.port) as c:
+        r = c.request(path="/?hop=1")
+        assert r.status == 200
+        assert not r.has("X-Resp-Hop")
+        assert not r.has("Proxy-Connection")
+        assert r.header("Keep-Alive") != "timeout=5, max=7"
+        for v in r.header_all("Connection"):
+            assert "x-resp-hop" not in v.lower()
+        assert r.header("X-End-To-End") == "kept"
+        assert c.request().status == 200
+
+
+def test_host_header_is_kept(echo_proxy):
+    be, sb = echo_proxy
+    r = request(sb.port, host="Shop.Example.TEST:8443")
+    hosts = [v for k, v in r.json()["headers"] if k.lower() == "host"]
+    assert hosts == ["Shop.Example.TEST:8443"]
+
+
+def forwarded(info, name):
+    return [v for k, v in info["headers"] if k.lower() == name.lower()]
+
+
+def test_forwarding_headers_set_for_a_fresh_request(echo_proxy):
+    be, sb = echo_proxy
+    info = request(sb.port).json()
+    assert forwarded(info, "X-Forwarded-For") == ["127.0.0.1"]
+    assert forwarded(info, "X-Forwarded-Proto") == ["http"]
+    assert forwarded(info, "X-Real-IP") == ["127.0.0.1"]
+
+
+def test_x_forwarded_for_is_appended(echo_proxy):
+    be, sb = echo_proxy
+    info = request(sb.port, headers=[("X-Forwarded-For", "203.0.113.7")]).json()
+    assert ", ".join(forwarded(info, "X-Forwarded-For")).replace(" ", "") == "203.0.113.7,127.0.0.1"
+    info = request(sb.port, headers=[("X-Forwarded-For", "203.0.113.7, 198.51.100.2"),
+                                     ("X-Forwarded-For", "192.0.2.9")]).json()
+    assert ", ".join(forwarded(info, "X-Forwarded-For")).replace(" ", "") == \
+        "203.0.113.7,198.51.100.2,192.0.2.9,127.0.0.1"
+
+
+def test_client_supplied_real_ip_and_proto_are_replaced(echo_proxy):
+    be, sb = echo_proxy
+    info = request(sb.port, headers=[("X-Real-IP", "6.6.6.6"), ("X-Forwarded-Proto", "https")]).json()
+    assert forwarded(info, "X-Real-IP") == ["127.0.0.1"]
+    assert forwarded(info, "X-Forwarded-Proto") == ["http"]
+
+
+def test_forwarding_headers_with_nginx(nginx_backends, switchboard):
+    nb = nginx_backends(1)
+    sb = proxy_for(switchboard, nb.addrs)
+    r = request(sb.port, path="/headers", host="site.example", headers={"X-Forwarded-For": "10.1.2.3"})
+    fields = dict(f.split("=", 1) for f in r.body.decode().strip().split("|"))
+    assert fields["host"] == "site.example"
+    assert fields["xff"].replace(" ", "") == "10.1.2.3,127.0.0.1"
+    assert fields["proto"] == "http"
+    assert fields["real"] == "127.0.0.1"
+    assert fields["uri"] == "/headers"
+
+
+# -- bodiless responses ----------------------------------------------------------------------
+
+
+def test_head_response_has_no_body(nginx_backends, switchboard):
+    nb = nginx_backends(1)
+    sb = proxy_for(switchboard, nb.addrs)
+    with RawConn(sb.port) as c:
+        c.send(build_request("HEAD", "/") + build_request("GET", "/"))
+        r = c.read_response(method="HEAD")
+        assert r.status == 200 and r.body == b""
+        assert r.header("Content-Length") == "10"
+        r = c.read_response()  # would be garbled if the HEAD answer had carried a body
+        assert r.status == 200 and r.body == b"backend-0\n"
+
+
+def test_head_through_echo_backend(echo_proxy):
+    be, sb = echo_proxy
+    with RawConn(sb.port) as c:
+        r = c.request("HEAD", "/?size=5000")
+        assert r.status == 200 and r.header("Content-Length") == "5000"
+        r = c.request("GET", "/?size=10")
+        assert r.body == pattern_bytes(10)
+
+
+def test_204_has_no_body(nginx_backends, echo_backend, switchboard):
+    nb = nginx_backends(1)
+    sb = proxy_for(switchboard, nb.addrs)
+    with RawConn(sb.port) as c:
+        c.send(build_request("GET", "/204") + build_request("GET", "/"))
+        r = c.read_response()
+        assert r.status == 204 and r.body == b""
+        assert not r.has("Transfer-Encoding")
+        assert c.read_response().body == b"backend-0\n"
+
+
+def test_304_has_no_body_even_with_content_length(echo_proxy):
+    be, sb = echo_proxy
+    with RawConn(sb.port) as c:
+        # The backend's 304 says Content-Length: <n> but (correctly) sends no body.
+        c.send(build_request("GET", "/?status=304&size=1234") + build_request("GET", "/?size=7"))
+        r = c.read_response()
+        assert r.status == 304 and r.body == b""
+        r = c.read_response()
+        assert r.status == 200 and r.body == pattern_bytes(7)
+
+
+def test_304_from_nginx_conditional_get(nginx_backends, switchboard):
+    nb = nginx_backends(1)
+    (nb.files / "page.html").write_bytes(b"<html>cached</html>\n")
+    sb = proxy_for(switchboard, nb.addrs)
+    with RawConn(sb.port) as c:
+        r = c.request(path="/files/page.html")
+        assert r.status == 200 and r.body == b"<html>cached</html>\n"
+        etag = r.header("ETag")
+        assert etag
+        r = c.request(path="/files/page.html", headers={"If-None-Match": etag})
+        assert r.status == 304 and r.body == b""
+        assert c.request(path="/").body == b"backend-0\n"
+
+
+# -- interim responses -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hints", [1, 2])
+def test_early_hints_are_relayed(echo_proxy, hints):
+    be, sb = echo_proxy
+    with RawConn(sb.port) as c:
+        r = c.request(path=f"/?hints={hints}")
+        assert [i.status for i in r.interim] == [103] * hints
+        assert r.interim[0].header("Link") == "</style.css>; rel=preload; as=style"
+        assert r.status == 200 and r.json()["target"] == f"/?hints={hints}"
+        assert c.request(path="/again").status == 200
+
+
+def test_expect_100_continue_gets_exactly_one_100(echo_proxy):
+    be, sb = echo_proxy
+    body = pattern_bytes(20000)
+    with RawConn(sb.port) as c:
+        c.send(build_request("POST", "/expect", headers=[("Expect", "100-continue"),
+                                                         ("Content-Length", str(len(body)))]))
+        first = c.read_response(interim=False)  # the client waits for it before sending the body
+        assert first.status == 100
+        c.send(body)
+        r = c.read_response()
+        assert r.status == 200
+        assert r.interim == [], "a second 100 Continue reached the client"
+        info = r.json()
+        assert info["body_len"] == len(body)
+        assert info["body_sha256"] == hashlib.sha256(body).hexdigest()
+        assert forwarded(info, "Expect") == [], "Expect was forwarded upstream"
+        # Nothing stray follows on the connection.
+        r = c.request(path="/next")
+        assert r.status == 200 and r.interim == []
+    assert be.continues_sent == 0
+
+
+def test_expect_100_continue_with_body_sent_at_once(echo_proxy):
+    be, sb = echo_proxy
+    body = pattern_bytes(1000)
+    with RawConn(sb.port) as c:
+        c.send(build_request("POST", "/eager", headers=[("Expect", "100-continue")], body=body)
+               + build_request("GET", "/after"))
+        r = c.read_response()
+        assert r.status == 200 and len(r.interim) <= 1
+        assert all(i.status == 100 for i in r.interim)
+        assert r.json()["body_len"] == 1000
+        r = c.read_response()
+        assert r.status == 200 and r.interim == [] and r.json()["target"] == "/after"
+
+
+# -- responses delimited by close, and upstream framing doubts ------------------------------
+
+
+def test_response_without_length_is_read_to_close(echo_proxy):
+    be, sb = echo_proxy
+    with RawConn(sb.port) as c:
+        r = c.request(path="/?mode=close&size=300000")
+        assert r.status == 200
+        assert r.body == pattern_bytes(300000)
+        if r.framing != "close":  # re-framed as chunked is fine, then the connection may live on
+            assert r.framing == "chunked"
+        else:
+            assert c.closed_within(3)
+    first_conn = be.completed()[-1].conn_id
+    r = request(sb.port, path="/next")
+    assert r.status == 200
+    assert r.json()["conn"] != first_conn
+
+
+def test_upstream_sending_extra_bytes_is_not_reused(echo_proxy):
+    """Bytes behind a complete response (here in the same segment): the connection is in doubt
+    and must be closed, never pooled, or they become the answer to someone else's request."""
+    be, sb = echo_proxy
+    with RawConn(sb.port) as c:
+        r = c.request(path="/?junk=1")
+        assert r.status == 200 and r.json()["target"] == "/?junk=1"
+        for i in range(5):
+            r = c.request(path=f"/after/{i}")
+            assert r.status == 200, r
+            assert not r.has("X-Smuggled")
+            assert r.json()["target"] == f"/after/{i}"
+
+
+def test_idle_pooled_connection_that_receives_bytes_is_not_reused(echo_proxy):
+    """Bytes arriving on an idle pooled upstream connection (after the response was complete):
+    the pool must notice and drop it before handing it to the next request."""
+    be, sb = echo_proxy
+    with RawConn(sb.port) as c:
+        r = c.request(path="/?junk=late")
+        assert r.status == 200 and r.json()["target"] == "/?junk=late"
+        wait_until(lambda: be.junk_sent == 1, 5, message="backend sent the stray bytes")
+        for i in range(5):
+            r = c.request(path=f"/after/{i}")
+            assert r.status == 200, r
+            assert not r.has("X-Smuggled")
+            assert r.json()["target"] == f"/after/{i}"
+
+
+def test_pooled_connection_closed_by_upstream_is_retried(echo_proxy):
+    be, sb = echo_proxy
+    with RawConn(sb.port) as c:
+        for i in range(20):
+            # The backend closes each connection right after answering, without saying so.
+            r = c.request(path=f"/?closeafter=1&i={i}")
+            assert r.status == 200, (i, r)
+            assert r.json()["conn_requests"] == 1
+
+
+def test_upstream_connection_close_does_not_close_the_client(echo_proxy):
+    be, sb = echo_proxy
+    before = be.connections
+    with RawConn(sb.port) as c:
+        for i in range(5):
+            # Each response says Connection: close and the backend closes; the client stays.
+            r = c.request(path=f"/?connclose=1&i={i}")
+            assert r.status == 200 and r.json()["conn_requests"] == 1
+        assert not c.closed_within(0)
+    assert be.connections - before == 5

@@ -1,0 +1,111 @@
+"""Graceful shutdown: on SIGTERM/SIGINT the proxy stops accepting, lets in-flight requests finish
+(up to timeouts.drain), closes idle connections and exits 0."""
+
+import signal
+import threading
+import time
+
+from harness import connect_refused, proxy_for, wait_until
+from rawhttp import RawConn, build_request
+
+
+def start_slow_request(sb, path):
+    """Sends a request on its own connection from a thread; returns (thread, result dict)."""
+    result = {}
+    conn = RawConn(sb.port, timeout=15)
+
+    def run():
+        try:
+            conn.send(build_request("GET", path))
+            result["response"] = conn.read_response()
+            result["closed_after"] = conn.closed_within(5)
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            result["error"] = exc
+        finally:
+            conn.close()
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, result
+
+
+def test_sigterm_drains_in_flight_request_and_refuses_new_ones(echo_backend, switchboard):
+    be = echo_backend()
+    sb = proxy_for(switchboard, [be.addr], timeouts={"drain": "10s"})
+    idle = RawConn(sb.port)
+    assert idle.request(path="/idle").status == 200
+    t, result = start_slow_request(sb, "/?delay_ms=2000")
+    wait_until(lambda: be.head_count() == 2, 5, message="slow request at the backend")
+    signalled = time.monotonic()
+    sb.send_signal(signal.SIGTERM)
+
+    # New connections are refused promptly, while the slow request is still in flight.
+    wait_until(lambda: connect_refused(sb.port), 1.5, message="listener closed after SIGTERM")
+    # Idle keep-alive connections are closed without waiting for the drain.
+    assert idle.closed_within(1.5), "idle keep-alive connection kept open during drain"
+    assert not idle.buf or bytes(idle.buf).startswith(b"HTTP/1.1 408")
+    idle.close()
+    assert "response" not in result, "the slow request finished too early to test draining"
+
+    t.join(10)
+    assert "error" not in result, result.get("error")
+    r = result["response"]
+    assert r.status == 200 and r.json()["target"] == "/?delay_ms=2000"
+    assert result["closed_after"], "connection kept open after the drained request"
+    assert sb.stop(timeout=10) == 0
+    assert time.monotonic() - signalled < 5
+
+
+def test_drain_timeout_bounds_the_shutdown(echo_backend, switchboard):
+    be = echo_backend()
+    sb = proxy_for(switchboard, [be.addr], timeouts={"drain": "1s"})
+    t, result = start_slow_request(sb, "/?mode=hang")
+    wait_until(lambda: be.head_count() == 1, 5, message="hanging request at the backend")
+    signalled = time.monotonic()
+    sb.send_signal(signal.SIGTERM)
+    sb.proc.wait(6)
+    elapsed = time.monotonic() - signalled
+    assert 0.8 <= elapsed < 4, elapsed
+    assert sb.stop() == 0
+    t.join(10)
+    # The abandoned client got a 5xx or a closed connection, never a hang.
+    assert "response" in result or "error" in result
+    if "response" in result:
+        assert result["response"].status >= 500
+
+
+def test_idle_proxy_exits_at_once(nginx_backends, switchboard):
+    nb = nginx_backends(1)
+    sb = proxy_for(switchboard, nb.addrs, timeouts={"drain": "30s"})
+    with RawConn(sb.port) as c:
+        assert c.request().status == 200
+        started = time.monotonic()
+        sb.send_signal(signal.SIGTERM)
+        assert c.closed_within(3)
+        sb.proc.wait(5)
+        assert time.monotonic() - started < 3
+    assert sb.stop() == 0
+
+
+def test_sigint_behaves_like_sigterm(nginx_backends, switchboard):
+    nb = nginx_backends(1)
+    sb = switchboard(["--backends", nb.addrs[0], "--threads", "2"])
+    with RawConn(sb.port) as c:
+        assert c.request().status == 200
+    assert sb.stop(sig=signal.SIGINT, timeout=5) == 0
+
+
+def test_multi_threaded_shutdown_is_clean(nginx_backends, switchboard):
+    nb = nginx_backends(2)
+    sb = switchboard(["--backends", ",".join(nb.addrs), "--threads", "2"])
+    conns = [RawConn(sb.port) for _ in range(20)]
+    try:
+        for c in conns:
+            assert c.request().status == 200
+        sb.send_signal(signal.SIGTERM)
+        for c in conns:
+            assert c.closed_within(3)
+    finally:
+        for c in conns:
+            c.close()
+    assert sb.stop(timeout=5) == 0

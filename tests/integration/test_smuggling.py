@@ -1,0 +1,158 @@
+"""Request smuggling and abuse defences: every ambiguous or malformed request head is answered with
+its status and the connection is closed, and none of these requests reaches the backend."""
+
+import pytest
+
+from harness import WaitTimeout, make_config, service, wait_until
+from rawhttp import Closed, RawConn, request
+
+LIMITS = {"request_line": "1k", "header_block": "4k", "header_count": 20, "body_size": "1k"}
+
+
+@pytest.fixture(scope="module")
+def proxy(module_factories):
+    switchboard, _, echo_backend, _, _ = module_factories
+    be = echo_backend()
+    sb = switchboard(config=make_config([service("app", [be.addr])], limits=LIMITS))
+    return be, sb
+
+
+def req(*lines, body=b""):
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+# (id, request bytes, expected status)
+CASES = [
+    # Content-Length and Transfer-Encoding
+    ("cl-and-te", req("POST / HTTP/1.1", "Host: t", "Content-Length: 5", "Transfer-Encoding: chunked",
+                      body=b"0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n"), 400),
+    ("te-and-cl", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: chunked", "Content-Length: 3",
+                      body=b"0\r\n\r\n"), 400),
+    ("duplicate-cl-same", req("POST / HTTP/1.1", "Host: t", "Content-Length: 5", "Content-Length: 5",
+                              body=b"hello"), 400),
+    ("duplicate-cl-different", req("POST / HTTP/1.1", "Host: t", "Content-Length: 5", "Content-Length: 6",
+                                   body=b"hello!"), 400),
+    ("cl-list", req("POST / HTTP/1.1", "Host: t", "Content-Length: 5, 5", body=b"hello"), 400),
+    ("cl-12a", req("POST / HTTP/1.1", "Host: t", "Content-Length: 12a", body=b"x" * 12), 400),
+    ("cl-negative", req("POST / HTTP/1.1", "Host: t", "Content-Length: -1"), 400),
+    ("cl-inner-space", req("POST / HTTP/1.1", "Host: t", "Content-Length:  1 2", body=b"x" * 12), 400),
+    ("cl-plus", req("POST / HTTP/1.1", "Host: t", "Content-Length: +5", body=b"hello"), 400),
+    ("cl-hex", req("POST / HTTP/1.1", "Host: t", "Content-Length: 0x5", body=b"hello"), 400),
+    ("cl-empty", req("POST / HTTP/1.1", "Host: t", "Content-Length: "), 400),
+    ("cl-overflow", req("POST / HTTP/1.1", "Host: t", "Content-Length: 99999999999999999999999"), 400),
+    # Transfer-Encoding must be chunked, last
+    ("te-gzip", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: gzip", body=b"0\r\n\r\n"), 400),
+    ("te-chunked-gzip", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: chunked, gzip",
+                            body=b"0\r\n\r\n"), 400),
+    ("te-identity", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: identity", body=b"0\r\n\r\n"), 400),
+    ("te-xchunked", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: xchunked", body=b"0\r\n\r\n"), 400),
+    ("te-chunked-identity", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: chunked, identity",
+                                body=b"0\r\n\r\n"), 400),
+    # Chunk framing
+    ("chunk-size-zz", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: chunked", body=b"zz\r\n"), 400),
+    ("chunk-size-0x", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: chunked",
+                          body=b"0x5\r\nhello\r\n0\r\n\r\n"), 400),
+    ("chunk-size-negative", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: chunked",
+                                body=b"-5\r\nhello\r\n0\r\n\r\n"), 400),
+    ("chunk-data-overrun", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: chunked",
+                               body=b"5\r\nhelloXX\r\n0\r\n\r\n"), 400),
+    # Header syntax
+    ("obs-fold-space", req("GET / HTTP/1.1", "Host: t", "X-A: one", " folded"), 400),
+    ("obs-fold-tab", req("GET / HTTP/1.1", "Host: t", "X-A: one", "\tfolded"), 400),
+    ("space-before-colon-host", req("GET / HTTP/1.1", "Host : t"), 400),
+    ("space-before-colon", req("GET / HTTP/1.1", "Host: t", "X-Foo : bar"), 400),
+    ("space-in-name", req("GET / HTTP/1.1", "Host: t", "Bad Header: x"), 400),
+    ("no-colon", req("GET / HTTP/1.1", "Host: t", "NoColonHere"), 400),
+    ("bare-cr-in-value", req("GET / HTTP/1.1", "Host: t", "X-A: a\rb"), 400),
+    ("bare-cr-line-end", b"GET / HTTP/1.1\r\nHost: t\rX-A: b\r\n\r\n", 400),
+    ("nul-in-value", req("GET / HTTP/1.1", "Host: t", "X-A: a\x00b"), 400),
+    ("nul-in-target", req("GET /a\x00b HTTP/1.1", "Host: t"), 400),
+    ("no-host", req("GET / HTTP/1.1", "X-A: b"), 400),
+    ("two-hosts", req("GET / HTTP/1.1", "Host: a", "Host: b"), 400),
+    # Limits
+    ("request-line-too-long", req("GET /" + "a" * 2000 + " HTTP/1.1", "Host: t"), 414),
+    ("one-huge-header", req("GET / HTTP/1.1", "Host: t", "X-Big: " + "b" * 5000), 431),
+    ("header-block-too-big", req("GET / HTTP/1.1", "Host: t", *[f"X-H{i}: " + "v" * 500 for i in range(10)]), 431),
+    ("too-many-headers", req("GET / HTTP/1.1", "Host: t", *[f"X-H{i}: v" for i in range(25)]), 431),
+    ("body-over-limit-by-cl", req("POST / HTTP/1.1", "Host: t", "Content-Length: 2000"), 413),
+]
+
+CHUNKED_OVER_LIMIT = req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: chunked",
+                         body=b"258\r\n" + b"x" * 600 + b"\r\n258\r\n" + b"y" * 600 + b"\r\n0\r\n\r\n")
+
+
+def expect_rejected(sb, data, status):
+    with RawConn(sb.port, timeout=5) as c:
+        c.send(data)
+        try:
+            r = c.read_response()
+        except Closed as exc:
+            pytest.fail(f"connection closed without a {status} response: {exc}")
+        assert r.status == status, f"{r.status} {r.reason}: {r.body[:200]!r}"
+        assert 0 < len(r.body) <= 1024
+        assert c.closed_within(3), "connection left open after a rejected request"
+        return r
+
+
+@pytest.mark.parametrize("data,status", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_rejected_and_closed_without_reaching_backend(proxy, data, status):
+    be, sb = proxy
+    before = be.head_count()
+    expect_rejected(sb, data, status)
+    assert be.head_count() == before, "the request (or a part of it) reached the backend"
+    assert sb.alive()
+
+
+def test_chunked_body_over_limit_is_413(proxy):
+    be, sb = proxy
+    before = len(be.completed())
+    expect_rejected(sb, CHUNKED_OVER_LIMIT, 413)
+    # The head may already be on its way upstream when the total passes the limit; the upstream
+    # must never see the request complete.
+    with pytest.raises(WaitTimeout):
+        wait_until(lambda: len(be.completed()) > before, 0.5)
+
+
+def test_rejection_after_a_good_request_on_the_same_connection(proxy):
+    be, sb = proxy
+    before = be.head_count()
+    with RawConn(sb.port) as c:
+        assert c.request(path="/good").status == 200
+        c.send(req("GET / HTTP/1.1", "Host: t", "Content-Length: 1", "Content-Length: 2"))
+        assert c.read_response().status == 400
+        assert c.closed_within(3)
+    assert be.head_count() == before + 1
+
+
+def test_pipelined_smuggling_attempt_stops_at_the_bad_request(proxy):
+    be, sb = proxy
+    before = be.head_count()
+    data = (req("GET /one HTTP/1.1", "Host: t")
+            + req("POST /two HTTP/1.1", "Host: t", "Content-Length: 4", "Transfer-Encoding: chunked",
+                  body=b"0\r\n\r\n")
+            + req("GET /three HTTP/1.1", "Host: t"))
+    with RawConn(sb.port) as c:
+        c.send(data)
+        assert c.read_response().json()["target"] == "/one"
+        assert c.read_response().status == 400
+        assert c.closed_within(3)
+    assert be.head_count() == before + 1
+    assert be.last().target == "/one"
+
+
+def test_http10_without_host_is_accepted(proxy):
+    be, sb = proxy
+    with RawConn(sb.port) as c:
+        c.send(b"GET /old HTTP/1.0\r\n\r\n")
+        r = c.read_response()
+        assert r.status == 200
+
+
+def test_limits_leave_room_for_requests_just_under_them(proxy):
+    be, sb = proxy
+    r = request(sb.port, path="/" + "a" * 900)
+    assert r.status == 200
+    r = request(sb.port, headers=[(f"X-H{i}", "v") for i in range(15)])
+    assert r.status == 200
+    r = request(sb.port, "POST", "/", body=b"z" * 1024)
+    assert r.status == 200 and r.json()["body_len"] == 1024

@@ -1,0 +1,631 @@
+// Unit tests for the heads the proxy writes and the small routing pieces around them:
+// src/http/header_rewrite (upstream request and client response heads, origin_form, target_path),
+// src/http/error_response, src/proxy/snapshot (Snapshot::match, strip_prefix) and
+// src/balance/round_robin (nginx's smooth weighted round robin).
+#include "http/header_rewrite.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "balance/balancer.hpp"
+#include "balance/round_robin.hpp"
+#include "config/config.hpp"
+#include "http/error_response.hpp"
+#include "http/message_parser.hpp"
+#include "proxy/snapshot.hpp"
+#include "upstream/instance.hpp"
+
+namespace sb {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+// A parsed message that owns its text (the parser's spans point into it).
+class Parsed {
+ public:
+  Parsed(http::MessageKind kind, std::string text, bool no_body = false)
+      : text_(std::move(text)), parser_(kind) {
+    parser_.begin(text_.data(), {}, no_body);
+    status_ = parser_.feed(text_.data(), text_.size());
+  }
+  const http::MessageParser& parser() const { return parser_; }
+  http::ParseStatus status() const { return status_; }
+
+ private:
+  std::string text_;
+  http::MessageParser parser_;
+  http::ParseStatus status_;
+};
+
+struct Head {
+  std::string start_line;
+  std::vector<std::pair<std::string, std::string>> fields;
+
+  // Values of the fields named `name` (case-insensitive), in order.
+  std::vector<std::string> values(std::string_view name) const {
+    std::vector<std::string> out;
+    for (const auto& [n, v] : fields) {
+      if (http::iequals(n, name)) out.push_back(v);
+    }
+    return out;
+  }
+  bool has(std::string_view name) const { return !values(name).empty(); }
+};
+
+// Splits a written head into its start line and fields; fails the test if it is not a well-formed
+// head ending with an empty line.
+Head split_head(const std::string& head) {
+  Head out;
+  EXPECT_THAT(head, ::testing::EndsWith("\r\n\r\n"));
+  size_t at = 0;
+  bool first = true;
+  while (at < head.size()) {
+    const size_t eol = head.find("\r\n", at);
+    if (eol == std::string::npos) {
+      ADD_FAILURE() << "unterminated line in " << head;
+      break;
+    }
+    const std::string line = head.substr(at, eol - at);
+    at = eol + 2;
+    if (first) {
+      out.start_line = line;
+      first = false;
+      continue;
+    }
+    if (line.empty()) {
+      EXPECT_EQ(at, head.size()) << "bytes after the empty line in " << head;
+      break;
+    }
+    const size_t colon = line.find(": ");
+    if (colon == std::string::npos) {
+      ADD_FAILURE() << "malformed field line '" << line << "'";
+      continue;
+    }
+    out.fields.emplace_back(line.substr(0, colon), line.substr(colon + 2));
+  }
+  return out;
+}
+
+Head upstream_head(const std::string& request, const http::RequestRewrite& rewrite) {
+  Parsed parsed(http::MessageKind::kRequest, request);
+  EXPECT_EQ(parsed.status(), http::ParseStatus::kMessageComplete) << request;
+  std::string out;
+  http::build_upstream_request(parsed.parser(), rewrite, out);
+  return split_head(out);
+}
+
+Head client_head(const std::string& response, const http::ResponseRewrite& rewrite,
+                 bool no_body = false) {
+  Parsed parsed(http::MessageKind::kResponse, response, no_body);
+  EXPECT_NE(parsed.status(), http::ParseStatus::kError) << response;
+  EXPECT_NE(parsed.status(), http::ParseStatus::kNeedMore) << response;
+  std::string out;
+  http::build_client_response(parsed.parser(), rewrite, out);
+  return split_head(out);
+}
+
+const http::RequestRewrite kFromClient{"10.0.0.7", {}, false};
+
+// --- upstream request ---
+
+TEST(BuildUpstreamRequest, KeepsEndToEndFieldsInOrder) {
+  const Head h = upstream_head(
+      "GET /a/b?c=d HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\nX-Custom: 1\r\n\r\n",
+      kFromClient);
+  EXPECT_EQ(h.start_line, "GET /a/b?c=d HTTP/1.1");
+  ASSERT_GE(h.fields.size(), 3u);
+  EXPECT_EQ(h.fields[0], std::make_pair(std::string("Host"), std::string("example.com")));
+  EXPECT_EQ(h.fields[1], std::make_pair(std::string("Accept"), std::string("*/*")));
+  EXPECT_EQ(h.fields[2], std::make_pair(std::string("X-Custom"), std::string("1")));
+  EXPECT_THAT(h.values("x-forwarded-for"), ElementsAre("10.0.0.7"));
+  EXPECT_THAT(h.values("x-real-ip"), ElementsAre("10.0.0.7"));
+  EXPECT_THAT(h.values("x-forwarded-proto"), ElementsAre("http"));
+}
+
+TEST(BuildUpstreamRequest, Http10RequestIsSentAsHttp11) {
+  const Head h = upstream_head("GET / HTTP/1.0\r\n\r\n", kFromClient);
+  EXPECT_EQ(h.start_line, "GET / HTTP/1.1");
+}
+
+TEST(BuildUpstreamRequest, DropsHopByHopFields) {
+  const Head h = upstream_head(
+      "GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
+      "Proxy-Connection: keep-alive\r\nTE: trailers\r\nTrailer: X-Sum\r\nUpgrade: h2c\r\n"
+      "X-Kept: yes\r\n\r\n",
+      kFromClient);
+  for (const char* name :
+       {"connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"}) {
+    EXPECT_FALSE(h.has(name)) << name;
+  }
+  EXPECT_THAT(h.values("host"), ElementsAre("h"));
+  EXPECT_THAT(h.values("x-kept"), ElementsAre("yes"));
+}
+
+TEST(BuildUpstreamRequest, DropsFieldsNamedInConnection) {
+  const Head h = upstream_head(
+      "GET / HTTP/1.1\r\nHost: h\r\nX-Secret: s\r\nConnection: close, X-Secret\r\n"
+      "x-other-secret: t\r\nConnection: X-OTHER-SECRET\r\nX-Public: p\r\n\r\n",
+      kFromClient);
+  EXPECT_FALSE(h.has("x-secret"));
+  EXPECT_FALSE(h.has("x-other-secret"));
+  EXPECT_FALSE(h.has("connection"));
+  EXPECT_THAT(h.values("x-public"), ElementsAre("p"));
+  EXPECT_THAT(h.values("host"), ElementsAre("h"));
+}
+
+// "Connection: Content-Length" must not strip the framing the proxy forwards the body with: the
+// upstream would take the body for the next request (request smuggling).
+TEST(BuildUpstreamRequest, KeepsFramingAndHostNamedInConnection) {
+  Parsed with_length(http::MessageKind::kRequest,
+                     "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n"
+                     "Connection: Content-Length, Host, X-Drop\r\nX-Drop: 1\r\n\r\nabc");
+  ASSERT_EQ(with_length.status(), http::ParseStatus::kHeadComplete);
+  std::string out;
+  http::build_upstream_request(with_length.parser(), kFromClient, out);
+  Head h = split_head(out);
+  EXPECT_THAT(h.values("content-length"), ElementsAre("3"));
+  EXPECT_THAT(h.values("host"), ElementsAre("h"));
+  EXPECT_FALSE(h.has("x-drop"));
+
+  Parsed chunked(http::MessageKind::kRequest,
+                 "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+                 "Connection: keep-alive, transfer-encoding\r\n\r\n0\r\n\r\n");
+  ASSERT_EQ(chunked.status(), http::ParseStatus::kHeadComplete);
+  http::build_upstream_request(chunked.parser(), kFromClient, out);
+  h = split_head(out);
+  EXPECT_THAT(h.values("transfer-encoding"), ElementsAre("chunked"));
+}
+
+TEST(BuildClientResponse, KeepsFramingNamedInConnection) {
+  Parsed parsed(http::MessageKind::kResponse,
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: Content-Length\r\n\r\nok");
+  ASSERT_EQ(parsed.status(), http::ParseStatus::kHeadComplete);
+  std::string out;
+  http::build_client_response(parsed.parser(), {}, out);
+  EXPECT_THAT(split_head(out).values("content-length"), ElementsAre("2"));
+}
+
+TEST(BuildUpstreamRequest, AppendsClientToExistingForwardedFor) {
+  const Head h = upstream_head(
+      "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1, 2.2.2.2\r\n\r\n", kFromClient);
+  EXPECT_THAT(h.values("x-forwarded-for"), ElementsAre("1.1.1.1, 2.2.2.2, 10.0.0.7"));
+}
+
+TEST(BuildUpstreamRequest, JoinsTwoForwardedForFields) {
+  const Head h = upstream_head(
+      "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\nX-Forwarded-For: 2.2.2.2\r\n\r\n",
+      kFromClient);
+  EXPECT_THAT(h.values("x-forwarded-for"), ElementsAre("1.1.1.1, 2.2.2.2, 10.0.0.7"));
+}
+
+// Regression: the client address was once joined onto whatever field line was written last.
+TEST(BuildUpstreamRequest, AppendsClientToForwardedForFollowedByOtherFields) {
+  const Head h = upstream_head(
+      "POST / HTTP/1.1\r\nX-Forwarded-For: 1.1.1.1\r\nHost: h\r\nAccept: */*\r\n"
+      "X-Forwarded-For: 2.2.2.2\r\nContent-Length: 0\r\n\r\n",
+      kFromClient);
+  EXPECT_THAT(h.values("x-forwarded-for"), ElementsAre("1.1.1.1, 2.2.2.2, 10.0.0.7"));
+  EXPECT_THAT(h.values("accept"), ElementsAre("*/*"));
+  EXPECT_THAT(h.values("host"), ElementsAre("h"));
+  EXPECT_THAT(h.values("content-length"), ElementsAre("0"));
+}
+
+TEST(BuildUpstreamRequest, ReplacesRealIpAndForwardedProto) {
+  const Head h = upstream_head(
+      "GET / HTTP/1.1\r\nHost: h\r\nX-Real-IP: 6.6.6.6\r\nX-Forwarded-Proto: https\r\n"
+      "x-real-ip: 7.7.7.7\r\n\r\n",
+      kFromClient);
+  EXPECT_THAT(h.values("x-real-ip"), ElementsAre("10.0.0.7"));
+  EXPECT_THAT(h.values("x-forwarded-proto"), ElementsAre("http"));
+}
+
+TEST(BuildUpstreamRequest, RemovesExpect) {
+  const Head h = upstream_head(
+      "POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n",
+      kFromClient);
+  EXPECT_FALSE(h.has("expect"));
+  EXPECT_THAT(h.values("content-length"), ElementsAre("0"));
+}
+
+TEST(BuildUpstreamRequest, KeepsTransferEncoding) {
+  Parsed parsed(http::MessageKind::kRequest,
+                "POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  ASSERT_EQ(parsed.status(), http::ParseStatus::kHeadComplete);
+  std::string out;
+  http::build_upstream_request(parsed.parser(), kFromClient, out);
+  const Head h = split_head(out);
+  EXPECT_THAT(h.values("transfer-encoding"), ElementsAre("chunked"));
+}
+
+TEST(BuildUpstreamRequest, TargetOverride) {
+  const Head h = upstream_head("GET /api/users?id=3 HTTP/1.1\r\nHost: h\r\n\r\n",
+                               {"10.0.0.7", "/users?id=3", false});
+  EXPECT_EQ(h.start_line, "GET /users?id=3 HTTP/1.1");
+}
+
+TEST(BuildUpstreamRequest, AbsoluteFormBecomesOriginForm) {
+  EXPECT_EQ(upstream_head("GET http://example.com/a?b=c HTTP/1.1\r\nHost: example.com\r\n\r\n",
+                          kFromClient)
+                .start_line,
+            "GET /a?b=c HTTP/1.1");
+  EXPECT_EQ(upstream_head("DELETE HTTPS://Example.com:8443 HTTP/1.1\r\nHost: example.com\r\n\r\n",
+                          kFromClient)
+                .start_line,
+            "DELETE / HTTP/1.1");
+}
+
+TEST(BuildUpstreamRequest, WebSocketUpgradeKeepsUpgrade) {
+  const Head h = upstream_head(
+      "GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n"
+      "Sec-WebSocket-Key: k\r\nSec-WebSocket-Version: 13\r\n\r\n",
+      {"10.0.0.7", {}, true});
+  EXPECT_THAT(h.values("connection"), ElementsAre("upgrade"));
+  EXPECT_THAT(h.values("upgrade"), ElementsAre("websocket"));
+  EXPECT_THAT(h.values("sec-websocket-key"), ElementsAre("k"));
+  EXPECT_THAT(h.values("sec-websocket-version"), ElementsAre("13"));
+}
+
+TEST(BuildUpstreamRequest, UpgradeNotRequestedByProxyIsDropped) {
+  const Head h = upstream_head(
+      "GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+      kFromClient);
+  EXPECT_FALSE(h.has("upgrade"));
+  EXPECT_FALSE(h.has("connection"));
+}
+
+TEST(BuildUpstreamRequest, ReusesTheOutputString) {
+  Parsed parsed(http::MessageKind::kRequest, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  std::string out = "stale bytes from the previous request";
+  http::build_upstream_request(parsed.parser(), kFromClient, out);
+  EXPECT_THAT(out, StartsWith("GET / HTTP/1.1\r\n"));
+}
+
+// --- client response ---
+
+TEST(BuildClientResponse, RebuildsStatusLineAsHttp11) {
+  const Head h = client_head("HTTP/1.0 404 Not Here\r\nContent-Length: 0\r\n\r\n", {});
+  EXPECT_EQ(h.start_line, "HTTP/1.1 404 Not Here");
+  EXPECT_THAT(h.values("content-length"), ElementsAre("0"));
+  EXPECT_FALSE(h.has("connection"));
+}
+
+TEST(BuildClientResponse, DropsHopByHopFields) {
+  const Head h = client_head(
+      "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Backend-Only\r\nKeep-Alive: timeout=5\r\n"
+      "X-Backend-Only: 1\r\nTrailer: X-Sum\r\nUpgrade: h2\r\nProxy-Connection: x\r\n"
+      "Content-Length: 0\r\nServer: s\r\n\r\n",
+      {});
+  for (const char* name :
+       {"connection", "keep-alive", "x-backend-only", "trailer", "upgrade", "proxy-connection"}) {
+    EXPECT_FALSE(h.has(name)) << name;
+  }
+  EXPECT_THAT(h.values("server"), ElementsAre("s"));
+  EXPECT_THAT(h.values("content-length"), ElementsAre("0"));
+}
+
+TEST(BuildClientResponse, CloseAddsConnectionClose) {
+  const Head h =
+      client_head("HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
+                  {true, false, false});
+  EXPECT_THAT(h.values("connection"), ElementsAre("close"));
+}
+
+TEST(BuildClientResponse, KeepAliveForHttp10Client) {
+  const Head h = client_head("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", {false, true, false});
+  EXPECT_THAT(h.values("connection"), ElementsAre("keep-alive"));
+  // Closing wins over keep-alive.
+  const Head closing =
+      client_head("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", {true, true, false});
+  EXPECT_THAT(closing.values("connection"), ElementsAre("close"));
+}
+
+TEST(BuildClientResponse, SwitchingProtocolsKeepsUpgrade) {
+  const Head h = client_head(
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: a\r\n\r\n",
+      {false, false, true});
+  EXPECT_EQ(h.start_line, "HTTP/1.1 101 Switching Protocols");
+  EXPECT_THAT(h.values("upgrade"), ElementsAre("websocket"));
+  EXPECT_THAT(h.values("connection"), ElementsAre("upgrade"));
+  EXPECT_THAT(h.values("sec-websocket-accept"), ElementsAre("a"));
+}
+
+TEST(BuildClientResponse, KeepsTransferEncodingAndEmptyReason) {
+  Parsed parsed(http::MessageKind::kResponse,
+                "HTTP/1.1 200 \r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  ASSERT_EQ(parsed.status(), http::ParseStatus::kHeadComplete);
+  std::string out;
+  http::build_client_response(parsed.parser(), {}, out);
+  const Head h = split_head(out);
+  EXPECT_THAT(h.start_line, StartsWith("HTTP/1.1 200"));
+  EXPECT_THAT(h.values("transfer-encoding"), ElementsAre("chunked"));
+}
+
+// --- origin_form, target_path ---
+
+TEST(OriginForm, StripsSchemeAndAuthority) {
+  EXPECT_EQ(http::origin_form("/a/b?c"), "/a/b?c");
+  EXPECT_EQ(http::origin_form("*"), "*");
+  EXPECT_EQ(http::origin_form("http://example.com/a/b?c"), "/a/b?c");
+  EXPECT_EQ(http::origin_form("https://example.com:8443/x"), "/x");
+  EXPECT_EQ(http::origin_form("HTTP://EXAMPLE.COM/Up"), "/Up");
+  EXPECT_EQ(http::origin_form("http://example.com"), "/");
+  EXPECT_EQ(http::origin_form("http://user@example.com/p"), "/p");
+}
+
+TEST(TargetPath, DropsQuery) {
+  EXPECT_EQ(http::target_path("/a/b?c=d"), "/a/b");
+  EXPECT_EQ(http::target_path("/a/b"), "/a/b");
+  EXPECT_EQ(http::target_path("/?"), "/");
+  EXPECT_EQ(http::target_path("/a?b?c"), "/a");
+}
+
+TEST(Iequals, IgnoresAsciiCase) {
+  EXPECT_TRUE(http::iequals("Content-Length", "content-length"));
+  EXPECT_FALSE(http::iequals("Content-Length", "content-lengt"));
+  EXPECT_FALSE(http::iequals("a", "b"));
+  EXPECT_TRUE(http::iequals("", ""));
+}
+
+// --- error_response ---
+
+// Splits a response into head and body at the first empty line.
+std::pair<std::string, std::string> split_response(const std::string& response) {
+  const size_t end = response.find("\r\n\r\n");
+  EXPECT_NE(end, std::string::npos);
+  return {response.substr(0, end + 4), response.substr(end + 4)};
+}
+
+TEST(ErrorResponse, StatusLineLengthAndBody) {
+  std::string out;
+  http::build_error_response(502, "upstream refused the connection", false, false, out);
+  const auto [head_text, body] = split_response(out);
+  const Head h = split_head(head_text);
+  EXPECT_EQ(h.start_line, "HTTP/1.1 502 Bad Gateway");
+  EXPECT_THAT(h.values("content-length"), ElementsAre(std::to_string(body.size())));
+  EXPECT_EQ(body, "502 Bad Gateway: upstream refused the connection\n");
+  EXPECT_THAT(h.values("content-type"), ElementsAre("text/plain"));
+  EXPECT_FALSE(h.has("connection"));
+}
+
+TEST(ErrorResponse, ContentLengthMatchesBodyForEveryStatus) {
+  for (int status : {400, 404, 405, 408, 413, 414, 431, 500, 501, 502, 503, 504, 599}) {
+    for (const std::string_view detail : {std::string_view(), std::string_view("why, exactly")}) {
+      std::string out;
+      http::build_error_response(status, detail, true, false, out);
+      const auto [head_text, body] = split_response(out);
+      const Head h = split_head(head_text);
+      EXPECT_EQ(h.start_line, "HTTP/1.1 " + std::to_string(status) + " " +
+                                  std::string(http::reason_phrase(status)))
+          << status;
+      EXPECT_THAT(h.values("content-length"), ElementsAre(std::to_string(body.size())))
+          << status << " " << detail;
+      EXPECT_THAT(body, StartsWith(std::to_string(status) + " ")) << status;
+    }
+  }
+}
+
+TEST(ErrorResponse, HeadRequestGetsNoBody) {
+  std::string out;
+  http::build_error_response(404, "no route", false, true, out);
+  const auto [head_text, body] = split_response(out);
+  EXPECT_EQ(body, "");
+  const Head h = split_head(head_text);
+  EXPECT_EQ(h.start_line, "HTTP/1.1 404 Not Found");
+  // The length of the body a GET would have had.
+  EXPECT_THAT(h.values("content-length"),
+              ElementsAre(std::to_string(std::string_view("404 Not Found: no route\n").size())));
+}
+
+TEST(ErrorResponse, CloseAddsConnectionClose) {
+  std::string out;
+  http::build_error_response(400, "bad", true, false, out);
+  const Head h = split_head(split_response(out).first);
+  EXPECT_THAT(h.values("connection"), ElementsAre("close"));
+}
+
+TEST(ErrorResponse, ParsesAsAResponse) {
+  std::string out;
+  http::build_error_response(503, "no instance available for service 'web'", true, false, out);
+  Parsed parsed(http::MessageKind::kResponse, out);
+  ASSERT_EQ(parsed.status(), http::ParseStatus::kHeadComplete);
+  EXPECT_EQ(parsed.parser().status_code(), 503);
+  EXPECT_EQ(parsed.parser().reason(), "Service Unavailable");
+  EXPECT_EQ(parsed.parser().head_length() + parsed.parser().content_length(), out.size());
+}
+
+TEST(ReasonPhrase, KnownAndUnknown) {
+  EXPECT_EQ(http::reason_phrase(200), "OK");
+  EXPECT_EQ(http::reason_phrase(413), "Content Too Large");
+  EXPECT_EQ(http::reason_phrase(431), "Request Header Fields Too Large");
+  EXPECT_EQ(http::reason_phrase(799), "Unknown");
+}
+
+// --- Snapshot::match, strip_prefix ---
+
+class SnapshotMatch : public testing::Test {
+ protected:
+  void SetUp() override {
+    config::Config config;
+    for (const char* name : {"any-root", "any-api", "any-api-v2", "host-root", "host-api", "v6"}) {
+      config.services.push_back({name, "round_robin", {{"127.0.0.1", 9101, 1}}});
+    }
+    // Deliberately unsorted: build_snapshot orders host routes first, then longest prefix.
+    config.routes = {
+        {"", "/", "any-root", false},
+        {"", "/api", "any-api", false},
+        {"", "/api/v2", "any-api-v2", true},
+        {"Example.COM", "/", "host-root", false},
+        {"example.com", "/api", "host-api", false},
+        {"[::1]", "/", "v6", false},
+    };
+    proxy::InstanceIds ids;
+    snapshot_ = proxy::build_snapshot(config, 1, ids);
+  }
+  // The service name the request is routed to, or "<none>".
+  std::string route(std::string_view host, std::string_view path) const {
+    const proxy::Route* r = snapshot_->match(host, path);
+    return r == nullptr ? "<none>" : snapshot_->services[r->service].name;
+  }
+  std::shared_ptr<const proxy::Snapshot> snapshot_;
+};
+
+TEST_F(SnapshotMatch, AnyHostLongestPrefix) {
+  EXPECT_EQ(route("other.org", "/"), "any-root");
+  EXPECT_EQ(route("other.org", "/index.html"), "any-root");
+  EXPECT_EQ(route("other.org", "/api"), "any-api");
+  EXPECT_EQ(route("other.org", "/api/users"), "any-api");
+  EXPECT_EQ(route("other.org", "/api/v2/users"), "any-api-v2");
+  EXPECT_EQ(route("", "/api/v2"), "any-api-v2");
+}
+
+TEST_F(SnapshotMatch, HostRoutesWinOverAnyHost) {
+  EXPECT_EQ(route("example.com", "/"), "host-root");
+  EXPECT_EQ(route("example.com", "/api/x"), "host-api");
+  // The host route wins even where an any-host route has a longer prefix.
+  EXPECT_EQ(route("example.com", "/api/v2/x"), "host-api");
+  EXPECT_EQ(route("EXAMPLE.com", "/api"), "host-api");
+}
+
+TEST_F(SnapshotMatch, HostWithPortIgnoresPort) {
+  EXPECT_EQ(route("example.com:8080", "/api"), "host-api");
+  EXPECT_EQ(route("example.com:", "/"), "host-root");
+  EXPECT_EQ(route("other.org:80", "/api"), "any-api");
+}
+
+TEST_F(SnapshotMatch, Ipv6Host) {
+  EXPECT_EQ(route("[::1]", "/x"), "v6");
+  EXPECT_EQ(route("[::1]:8090", "/x"), "v6");
+  EXPECT_EQ(route("[::2]:8090", "/x"), "any-root");
+}
+
+TEST(SnapshotMatchEmpty, NoRouteIsNull) {
+  config::Config config;
+  config.services.push_back({"web", "round_robin", {{"127.0.0.1", 9101, 1}}});
+  config.routes = {{"", "/only", "web", false}};
+  proxy::InstanceIds ids;
+  const auto snapshot = proxy::build_snapshot(config, 1, ids);
+  EXPECT_EQ(snapshot->match("h", "/"), nullptr);
+  EXPECT_EQ(snapshot->match("h", "/other"), nullptr);
+  EXPECT_NE(snapshot->match("h", "/only/x"), nullptr);
+}
+
+TEST(StripPrefix, RemovesRoutePrefix) {
+  EXPECT_EQ(proxy::strip_prefix("/api/x", "/api"), "/x");
+  EXPECT_EQ(proxy::strip_prefix("/api/x?q=1", "/api"), "/x?q=1");
+  EXPECT_EQ(proxy::strip_prefix("/api/x", "/api/"), "/x");
+  EXPECT_EQ(proxy::strip_prefix("/api", "/api"), "");  // the session sends "/"
+  EXPECT_EQ(proxy::strip_prefix("/api?q", "/api"), "?q");
+  EXPECT_EQ(proxy::strip_prefix("/a/b", "/"), "/a/b");
+  EXPECT_EQ(proxy::strip_prefix("/other", "/api"), "/other");
+  EXPECT_EQ(proxy::strip_prefix("/ap", "/api"), "/ap");
+}
+
+// --- round robin ---
+
+std::vector<std::shared_ptr<upstream::Instance>> instances(const std::vector<uint32_t>& weights) {
+  std::vector<std::shared_ptr<upstream::Instance>> out;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    const auto port = static_cast<uint16_t>(9101 + i);
+    out.push_back(std::make_shared<upstream::Instance>(
+        i + 1, "127.0.0.1", port,
+        boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port),
+        weights[i], 1));
+  }
+  return out;
+}
+
+std::string picks(balance::Balancer& balancer, int n, std::span<const bool> excluded = {}) {
+  std::string out;
+  for (int i = 0; i < n; ++i) {
+    const size_t index = balancer.pick({excluded});
+    out.push_back(index == balance::kNoInstance ? '-' : static_cast<char>('a' + index));
+  }
+  return out;
+}
+
+TEST(RoundRobin, EqualWeightsRotateInOrder) {
+  const auto list = instances({1, 1, 1});
+  balance::RoundRobin rr(list);
+  const std::string sequence = picks(rr, 30);
+  std::string expected;
+  for (int i = 0; i < 10; ++i) expected += "abc";
+  EXPECT_EQ(sequence, expected);
+  std::map<char, int> counts;
+  for (char c : sequence) ++counts[c];
+  EXPECT_EQ(counts, (std::map<char, int>{{'a', 10}, {'b', 10}, {'c', 10}}));
+}
+
+TEST(RoundRobin, SmoothWeights) {
+  const auto list = instances({5, 1, 1});
+  balance::RoundRobin rr(list);
+  const std::string sequence = picks(rr, 7);
+  EXPECT_EQ(sequence, "aabacaa");  // nginx's smooth sequence
+  std::map<char, int> counts;
+  for (char c : sequence) ++counts[c];
+  EXPECT_EQ(counts, (std::map<char, int>{{'a', 5}, {'b', 1}, {'c', 1}}));
+  EXPECT_THAT(sequence, Not(HasSubstr("aaa")));  // never a burst of the heavy instance
+  // The cycle repeats.
+  EXPECT_EQ(picks(rr, 7), "aabacaa");
+  EXPECT_EQ(picks(rr, 7), "aabacaa");
+}
+
+TEST(RoundRobin, ExcludedInstancesAreSkipped) {
+  const auto list = instances({1, 1, 1});
+  balance::RoundRobin rr(list);
+  const std::array<bool, 3> exclude_b{false, true, false};
+  const std::string sequence = picks(rr, 10, exclude_b);
+  EXPECT_THAT(sequence, Not(HasSubstr("b")));
+  EXPECT_EQ(std::count(sequence.begin(), sequence.end(), 'a'), 5);
+  EXPECT_EQ(std::count(sequence.begin(), sequence.end(), 'c'), 5);
+}
+
+TEST(RoundRobin, ExcludedWeightedKeepsProportions) {
+  const auto list = instances({5, 1, 1});
+  balance::RoundRobin rr(list);
+  const std::array<bool, 3> exclude_a{true, false, false};
+  const std::string sequence = picks(rr, 10, exclude_a);
+  EXPECT_EQ(sequence, "bcbcbcbcbc");
+}
+
+TEST(RoundRobin, AllExcludedIsNoInstance) {
+  const auto list = instances({1, 2, 3});
+  balance::RoundRobin rr(list);
+  const std::array<bool, 3> all{true, true, true};
+  EXPECT_EQ(rr.pick({all}), balance::kNoInstance);
+  // And it does not disturb later picks.
+  EXPECT_NE(rr.pick({}), balance::kNoInstance);
+}
+
+TEST(RoundRobin, NoInstancesIsNoInstance) {
+  const std::vector<std::shared_ptr<upstream::Instance>> none;
+  balance::RoundRobin rr(none);
+  EXPECT_EQ(rr.pick({}), balance::kNoInstance);
+}
+
+TEST(RoundRobin, FactoryKnowsRoundRobin) {
+  const auto list = instances({1, 1});
+  EXPECT_TRUE(balance::is_known_algorithm("round_robin"));
+  EXPECT_FALSE(balance::is_known_algorithm("no_such_algorithm"));
+  auto balancer = balance::make_balancer("round_robin", list);
+  ASSERT_NE(balancer, nullptr);
+  EXPECT_EQ(picks(*balancer, 4), "abab");
+  EXPECT_EQ(balance::make_balancer("no_such_algorithm", list), nullptr);
+}
+
+}  // namespace
+}  // namespace sb
