@@ -22,7 +22,7 @@ asio::ip::tcp::endpoint listen_endpoint(const config::Endpoint& listen) {
 
 uint64_t active_connections(const std::vector<std::unique_ptr<Worker>>& workers) {
   uint64_t n = 0;
-  for (const auto& w : workers) n += w->stats().active.get();
+  for (const auto& w : workers) n += w->stats().active.get() + (w->accepting() ? 1 : 0);
   return n;
 }
 
@@ -81,8 +81,8 @@ int Server::run() {
 
 void Server::drain() {
   for (auto& w : workers_) w->begin_drain();
-  // Poll the connection count: requests in flight finish on their own, and nothing here is on
-  // the request path.
+  // Poll the connection count (an accept loop still waiting counts as one): requests in flight
+  // finish on their own, and nothing here is on the request path.
   const auto deadline = std::chrono::steady_clock::now() + config_.timeouts.drain;
   while (active_connections(workers_) > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

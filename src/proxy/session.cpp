@@ -90,7 +90,6 @@ Session::Session(Worker& worker, Socket client)
     client_ip_length_ = std::min(ip.size(), client_ip_.size() - 1);
     std::memcpy(client_ip_.data(), ip.data(), client_ip_length_);
   }
-  head_.reserve(4096);
 }
 
 Session::~Session() {
@@ -138,13 +137,16 @@ Task<bool> Session::wait_for_request() {
   // An idle connection holds no buffer: 10,000 idle clients cost no buffer memory.
   in_.release();
   out_.release();
+  worker_.request_states().give(std::move(state_));
+  snapshot_.reset();
+  instance_.reset();
   set_phase(Phase::kIdle);
   const Snapshot& snapshot = worker_.snapshot();
   deadline_.set_idle(true);
   deadline_.arm(first_request_ ? snapshot.timeouts.client_header
                                : snapshot.timeouts.keepalive_idle);
-  // The first bytes land in a small buffer of the session's own, so the connection can wait
-  // without a pooled buffer and without the epoll_ctl that a readiness wait costs in Asio.
+  // The first bytes land in a small buffer of the session's own, so an idle connection holds no
+  // pooled buffer, and waiting is a plain read (no readiness wait before it).
   const auto result = co_await client_.async_read_some(asio::buffer(first_bytes_), use_task);
   deadline_.set_idle(false);
   const size_t n = std::get<1>(result);
@@ -156,23 +158,24 @@ Task<bool> Session::wait_for_request() {
 
 Task<bool> Session::read_request_head() {
   set_phase(Phase::kReading);
+  if (!state_) state_ = worker_.request_states().take();
   const Snapshot& snapshot = worker_.snapshot();
   const config::Limits& limits = snapshot.limits;
   deadline_.arm(snapshot.timeouts.client_header);
   started_ = CoarseClock::now();
   char* buffer = in_.get();
-  request_.begin(buffer + begin_,
-                 {limits.request_line, limits.header_block, limits.header_count, limits.body_size});
+  state_->request.begin(buffer + begin_, {limits.request_line, limits.header_block,
+                                          limits.header_count, limits.body_size});
   parsed_ = begin_;
   head_request_ = false;
   for (;;) {
     if (parsed_ < end_) {
-      const http::ParseStatus status = request_.feed(buffer + parsed_, end_ - parsed_);
+      const http::ParseStatus status = state_->request.feed(buffer + parsed_, end_ - parsed_);
       if (status == http::ParseStatus::kError) {
-        co_await reject(request_.error_status(), request_.error_reason(), true);
+        co_await reject(state_->request.error_status(), state_->request.error_reason(), true);
         co_return false;
       }
-      parsed_ += request_.consumed();
+      parsed_ += state_->request.consumed();
       if (status != http::ParseStatus::kNeedMore) co_return true;
     }
     if (end_ == in_.size()) {
@@ -181,7 +184,7 @@ Task<bool> Session::read_request_head() {
         co_return false;
       }
       std::memmove(buffer, buffer + begin_, end_ - begin_);
-      request_.rebase(buffer);
+      state_->request.rebase(buffer);
       parsed_ -= begin_;
       end_ -= begin_;
       begin_ = 0;
@@ -204,28 +207,28 @@ Task<Session::Next> Session::handle_request() {
   worker_.stats().requests.add();
   set_phase(Phase::kWriting);
 
-  const std::string_view target = request_.target();
+  const std::string_view target = state_->request.target();
   const std::string_view origin = http::origin_form(target);
   const std::string_view path = http::target_path(origin);
-  const llhttp_method_t method = request_.method();
+  const llhttp_method_t method = state_->request.method();
   head_request_ = method == HTTP_HEAD;
-  client_keep_alive_ = request_.keep_alive();
-  client_http10_ = request_.version_minor() == 0;
-  upgrade_ = request_.upgrade() && method == HTTP_GET;
+  client_keep_alive_ = state_->request.keep_alive();
+  client_http10_ = state_->request.version_minor() == 0;
+  upgrade_ = state_->request.upgrade() && method == HTTP_GET;
   continue_sent_ = false;
   response_started_ = false;
   instance_.reset();
-  log_.attempts = 0;
+  state_->log.attempts = 0;
   logged_ = false;
   if (worker_.access_log().enabled()) {
-    log_ = AccessRecord{};
-    AccessRecord::copy(log_.client, std::string_view(client_ip_.data(), client_ip_length_));
-    AccessRecord::copy(log_.method, request_.method_name());
-    log_.set_path(origin);
-    log_.bytes_in = request_.head_length();
+    state_->log = AccessRecord{};
+    AccessRecord::copy(state_->log.client, std::string_view(client_ip_.data(), client_ip_length_));
+    AccessRecord::copy(state_->log.method, state_->request.method_name());
+    state_->log.set_path(origin);
+    state_->log.bytes_in = state_->request.head_length();
   }
 
-  const bool body_pending = !request_.message_complete();
+  const bool body_pending = !state_->request.message_complete();
   const config::EndpointsConfig& endpoints = snapshot.endpoints;
   if ((method == HTTP_GET || method == HTTP_HEAD) && path == endpoints.health_path) {
     const Next answered = co_await respond_local(200, "text/plain", "ok\n", body_pending);
@@ -233,7 +236,7 @@ Task<Session::Next> Session::handle_request() {
   }
   if ((method == HTTP_GET || method == HTTP_HEAD) && path == endpoints.status_path) {
     const bool json = contains_nocase(origin, "format=json") ||
-                      contains_nocase(find_header(request_, "accept"), "application/json");
+                      contains_nocase(find_header(state_->request, "accept"), "application/json");
     const std::string body = json ? status_json(worker_.server()) : status_text(worker_.server());
     const Next answered =
         co_await respond_local(200, json ? "application/json" : "text/plain", body, body_pending);
@@ -241,7 +244,7 @@ Task<Session::Next> Session::handle_request() {
   }
   if (method == HTTP_CONNECT) co_return co_await reject(405, "CONNECT is not supported", true);
 
-  const Route* route = snapshot.match(find_header(request_, "host"), path);
+  const Route* route = snapshot.match(find_header(state_->request, "host"), path);
   if (route == nullptr) {
     const Next answered = co_await reject(404, "no route for this host and path", body_pending);
     co_return answered;
@@ -249,10 +252,10 @@ Task<Session::Next> Session::handle_request() {
   std::string_view forward_target = origin;
   if (route->strip_prefix) {
     const std::string_view rest = strip_prefix(origin, route->path_prefix);
-    target_.clear();
-    if (rest.empty() || rest.front() != '/') target_.push_back('/');
-    target_.append(rest);
-    forward_target = target_;
+    state_->target.clear();
+    if (rest.empty() || rest.front() != '/') state_->target.push_back('/');
+    state_->target.append(rest);
+    forward_target = state_->target;
   }
   const Next answered = co_await proxy(route->service, forward_target);
   co_return answered;
@@ -260,30 +263,27 @@ Task<Session::Next> Session::handle_request() {
 
 Task<Session::Next> Session::proxy(size_t service_index, std::string_view target) {
   const Service& service = snapshot_->services[service_index];
-  const bool body_pending_at_start = !request_.message_complete();
-  body_begin_ = begin_ + request_.head_length();
+  const bool body_pending_at_start = !state_->request.message_complete();
+  body_begin_ = begin_ + state_->request.head_length();
   const bool expect_continue =
-      http::iequals(find_header(request_, "expect"), "100-continue") && body_pending_at_start;
+      http::iequals(find_header(state_->request, "expect"), "100-continue") &&
+      body_pending_at_start;
   http::build_upstream_request(
-      request_, {std::string_view(client_ip_.data(), client_ip_length_), target, upgrade_}, head_);
+      state_->request, {std::string_view(client_ip_.data(), client_ip_length_), target, upgrade_},
+      state_->head);
 
   // The body bytes that came with the head are parsed now, so a retry can send them again.
   if (body_pending_at_start && parsed_ < end_) {
-    const http::ParseStatus status = request_.feed(in_.get() + parsed_, end_ - parsed_);
+    const http::ParseStatus status = state_->request.feed(in_.get() + parsed_, end_ - parsed_);
     if (status == http::ParseStatus::kError) {
-      const Next answered = co_await reject(request_.error_status(), request_.error_reason(), true);
+      const Next answered =
+          co_await reject(state_->request.error_status(), state_->request.error_reason(), true);
       co_return answered;
     }
-    parsed_ += request_.consumed();
+    parsed_ += state_->request.consumed();
   }
 
-  const size_t instance_count = service.instances.size();
-  if (excluded_capacity_ < instance_count) {
-    excluded_ = std::make_unique<bool[]>(instance_count);
-    excluded_capacity_ = instance_count;
-  }
-  std::fill_n(excluded_.get(), instance_count, false);
-  const std::span<const bool> excluded(excluded_.get(), instance_count);
+  const std::span<bool> excluded = state_->excluded(service.instances.size());
   bool reused = false;
   for (int attempt = 0;; ++attempt) {
     if (!upstream_) {
@@ -298,15 +298,15 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
                 ? fmt::format("no instance of service '{}' accepted the connection", service.name)
                 : fmt::format("no instance available for service '{}'", service.name);
         const int status = instance_ ? (deadline_.expired() ? 504 : 502) : 503;
-        const Next answered = co_await reject(status, detail, !request_.message_complete());
+        const Next answered = co_await reject(status, detail, !state_->request.message_complete());
         co_return answered;
       }
-      excluded_[index] = true;
+      excluded[index] = true;
       instance_ = service.instances[index];
       instance_->counters(worker_.index()).requests.add();
       if (worker_.access_log().enabled()) {
-        AccessRecord::copy(log_.upstream, instance_->label());
-        ++log_.attempts;
+        AccessRecord::copy(state_->log.upstream, instance_->label());
+        ++state_->log.attempts;
       }
       std::optional<Socket> pooled = worker_.pool().take(instance_->id());
       reused = pooled.has_value();
@@ -336,7 +336,7 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
       reused = false;
       const bool connected = co_await connect_upstream(*instance_);
       if (!connected) instance_->counters(worker_.index()).failures.add();
-      if (worker_.access_log().enabled()) ++log_.attempts;
+      if (worker_.access_log().enabled()) ++state_->log.attempts;
       continue;
     }
     co_return outcome == Attempt::kDone ? Next::kKeepGoing : Next::kClose;
@@ -348,12 +348,12 @@ Task<Session::Attempt> Session::exchange(bool reused) {
   char* buffer = in_.get();
   const size_t body_begin = body_begin_;
   // A request that fits the first write can be sent again if the pooled connection was stale.
-  const bool resendable = reused && request_.message_complete();
+  const bool resendable = reused && state_->request.message_complete();
   const auto upstream_start = CoarseClock::now();
 
   ErrorCode ec;
   const std::array<asio::const_buffer, 2> first{
-      asio::const_buffer(head_.data(), head_.size()),
+      asio::const_buffer(state_->head.data(), state_->head.size()),
       asio::const_buffer(buffer + body_begin, parsed_ - body_begin)};
   deadline_.arm(snapshot.timeouts.upstream_response);
   co_await write_all(*upstream_, first, ec);
@@ -364,9 +364,9 @@ Task<Session::Attempt> Session::exchange(bool reused) {
     co_await reject(deadline_.expired() ? 504 : 502, "upstream connection failed", true);
     co_return Attempt::kClose;
   }
-  if (worker_.access_log().enabled()) log_.bytes_in += parsed_ - body_begin;
+  if (worker_.access_log().enabled()) state_->log.bytes_in += parsed_ - body_begin;
 
-  while (!request_.message_complete()) {
+  while (!state_->request.message_complete()) {
     // Everything received so far is sent; the buffer starts over for the next part of the body.
     begin_ = parsed_ = end_ = 0;
     deadline_.arm(snapshot.timeouts.client_body);
@@ -377,13 +377,13 @@ Task<Session::Attempt> Session::exchange(bool reused) {
       co_return Attempt::kClose;
     }
     end_ = n;
-    const http::ParseStatus status = request_.feed(buffer, n);
+    const http::ParseStatus status = state_->request.feed(buffer, n);
     if (status == http::ParseStatus::kError) {
       close_upstream();
-      co_await reject(request_.error_status(), request_.error_reason(), true);
+      co_await reject(state_->request.error_status(), state_->request.error_reason(), true);
       co_return Attempt::kClose;
     }
-    parsed_ = request_.consumed();
+    parsed_ = state_->request.consumed();
     deadline_.arm(snapshot.timeouts.upstream_response);
     co_await write_all(*upstream_, std::string_view(buffer, parsed_), ec);
     if (ec) {
@@ -392,7 +392,7 @@ Task<Session::Attempt> Session::exchange(bool reused) {
       co_await reject(502, "upstream connection failed while sending the body", true);
       co_return Attempt::kClose;
     }
-    if (worker_.access_log().enabled()) log_.bytes_in += parsed_;
+    if (worker_.access_log().enabled()) state_->log.bytes_in += parsed_;
   }
   begin_ = parsed_;  // a pipelined request may follow in the buffer
 
@@ -400,10 +400,10 @@ Task<Session::Attempt> Session::exchange(bool reused) {
   const Next next = co_await relay_response(resendable, retry);
   if (retry) co_return Attempt::kRetryOnFreshConnection;
   if (worker_.access_log().enabled()) {
-    log_.upstream_us =
+    state_->log.upstream_us =
         std::chrono::duration_cast<std::chrono::microseconds>(CoarseClock::now() - upstream_start)
             .count();
-    finish_log(log_.status);
+    finish_log(state_->log.status);
   }
   co_return next == Next::kKeepGoing ? Attempt::kDone : Attempt::kClose;
 }
@@ -420,7 +420,7 @@ Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
   bool got_byte = false;
   const auto sent_at = CoarseClock::now();
   ErrorCode ec;
-  response_.begin(buffer, limits, head_request_);
+  state_->response.begin(buffer, limits, head_request_);
 
   // Interim (1xx) responses, then the final head.
   for (;;) {
@@ -441,18 +441,19 @@ Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
             false);
         co_return answered;
       }
-      if (!got_byte && worker_.access_log().enabled()) log_.first_byte_us = micros_since(sent_at);
+      if (!got_byte && worker_.access_log().enabled())
+        state_->log.first_byte_us = micros_since(sent_at);
       got_byte = true;
       end += n;
     }
-    const http::ParseStatus status = response_.feed(buffer + parsed, end - parsed);
+    const http::ParseStatus status = state_->response.feed(buffer + parsed, end - parsed);
     if (status == http::ParseStatus::kError) {
       counters.failures.add();
       close_upstream();
       const Next answered = co_await reject(502, "upstream sent a malformed response", false);
       co_return answered;
     }
-    parsed += response_.consumed();
+    parsed += state_->response.consumed();
     if (status == http::ParseStatus::kNeedMore) {
       if (end == size) {
         counters.failures.add();
@@ -462,12 +463,12 @@ Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
       }
       continue;
     }
-    const int code = response_.status_code();
+    const int code = state_->response.status_code();
     if (code / 100 != 1 || code == 101) break;
     if (!(code == 100 && continue_sent_)) {  // never a second 100 Continue
-      http::build_client_response(response_, {}, head_);
+      http::build_client_response(state_->response, {}, state_->head);
       deadline_.arm(snapshot.timeouts.client_body);
-      co_await write_all(client_, head_, ec);
+      co_await write_all(client_, state_->head, ec);
       if (ec) {
         close_upstream();
         co_return Next::kClose;
@@ -476,10 +477,10 @@ Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
     std::memmove(buffer, buffer + parsed, end - parsed);
     end -= parsed;
     parsed = 0;
-    response_.begin(buffer, limits, head_request_);
+    state_->response.begin(buffer, limits, head_request_);
   }
 
-  const int code = response_.status_code();
+  const int code = state_->response.status_code();
   const bool tunnel_after = code == 101 && upgrade_;
   if (code == 101 && !upgrade_) {
     counters.failures.add();
@@ -488,36 +489,36 @@ Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
     co_return answered;
   }
   counters.responses[std::clamp(code / 100, 1, 5) - 1].add();
-  if (worker_.access_log().enabled()) log_.status = static_cast<uint32_t>(code);
+  if (worker_.access_log().enabled()) state_->log.status = static_cast<uint32_t>(code);
   // An HTTP/1.0 client cannot read chunked coding: it gets the decoded body, ended by the close.
-  const bool dechunk = client_http10_ && response_.chunked();
+  const bool dechunk = client_http10_ && state_->response.chunked();
   const bool close_client =
-      !client_keep_alive_ || response_.body_until_close() || worker_.draining() || dechunk;
+      !client_keep_alive_ || state_->response.body_until_close() || worker_.draining() || dechunk;
   http::build_client_response(
-      response_, {close_client, client_http10_ && client_keep_alive_, tunnel_after, dechunk},
-      head_);
+      state_->response, {close_client, client_http10_ && client_keep_alive_, tunnel_after, dechunk},
+      state_->head);
 
-  const size_t body_begin = response_.head_length();
+  const size_t body_begin = state_->response.head_length();
   size_t body_length = 0;
   bool stray_bytes = false;
-  if (!response_.message_complete() && parsed < end) {
-    const http::ParseStatus status = dechunk
-                                         ? response_.feed_decoding(buffer + parsed, end - parsed)
-                                         : response_.feed(buffer + parsed, end - parsed);
+  if (!state_->response.message_complete() && parsed < end) {
+    const http::ParseStatus status =
+        dechunk ? state_->response.feed_decoding(buffer + parsed, end - parsed)
+                : state_->response.feed(buffer + parsed, end - parsed);
     if (status == http::ParseStatus::kError) {
       counters.failures.add();
       close_upstream();
       const Next answered = co_await reject(502, "upstream sent a malformed response", false);
       co_return answered;
     }
-    parsed += response_.consumed();
+    parsed += state_->response.consumed();
   }
   if (tunnel_after) parsed = end;  // bytes after a 101 belong to the new protocol
   stray_bytes = parsed < end;
-  body_length = dechunk ? response_.decoded() : parsed - body_begin;
+  body_length = dechunk ? state_->response.decoded() : parsed - body_begin;
   response_started_ = true;
   const std::array<asio::const_buffer, 2> first{
-      asio::const_buffer(head_.data(), head_.size()),
+      asio::const_buffer(state_->head.data(), state_->head.size()),
       asio::const_buffer(buffer + body_begin, body_length)};
   deadline_.arm(snapshot.timeouts.client_body);
   co_await write_all(client_, first, ec);
@@ -525,43 +526,43 @@ Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
     close_upstream();
     co_return Next::kClose;
   }
-  if (worker_.access_log().enabled()) log_.bytes_out += head_.size() + body_length;
+  if (worker_.access_log().enabled()) state_->log.bytes_out += state_->head.size() + body_length;
   if (tunnel_after) {
     co_await tunnel();
     co_return Next::kClose;
   }
 
-  while (!response_.message_complete()) {
+  while (!state_->response.message_complete()) {
     deadline_.arm(snapshot.timeouts.upstream_response);
     const size_t n = co_await read_some(*upstream_, {buffer, size}, ec);
     if (n == 0) {
-      if (!ec && response_.finish() == http::ParseStatus::kMessageComplete) break;
+      if (!ec && state_->response.finish() == http::ParseStatus::kMessageComplete) break;
       // Truncated: the client sees the connection close before the announced end.
       counters.failures.add();
       close_upstream();
       co_return Next::kClose;
     }
     const http::ParseStatus status =
-        dechunk ? response_.feed_decoding(buffer, n) : response_.feed(buffer, n);
+        dechunk ? state_->response.feed_decoding(buffer, n) : state_->response.feed(buffer, n);
     if (status == http::ParseStatus::kError) {
       counters.failures.add();
       close_upstream();
       co_return Next::kClose;
     }
-    stray_bytes = response_.consumed() < n;
-    const size_t body = dechunk ? response_.decoded() : response_.consumed();
+    stray_bytes = state_->response.consumed() < n;
+    const size_t body = dechunk ? state_->response.decoded() : state_->response.consumed();
     deadline_.arm(snapshot.timeouts.client_body);
     co_await write_all(client_, std::string_view(buffer, body), ec);
     if (ec) {
       close_upstream();
       co_return Next::kClose;
     }
-    if (worker_.access_log().enabled()) log_.bytes_out += body;
+    if (worker_.access_log().enabled()) state_->log.bytes_out += body;
   }
 
   // Reuse the upstream connection only when its framing left no doubt.
-  const bool reusable = response_.keep_alive() && !response_.body_until_close() && !stray_bytes &&
-                        !worker_.draining();
+  const bool reusable = state_->response.keep_alive() && !state_->response.body_until_close() &&
+                        !stray_bytes && !worker_.draining();
   if (reusable) {
     worker_.pool().give(instance_->id(), std::move(*upstream_));
     upstream_.reset();
@@ -589,8 +590,8 @@ Task<void> Session::tunnel() {
             pump(*upstream_, client_, out_.get(), out_.size(), deadline_, idle, down));
   close_upstream();
   if (worker_.access_log().enabled()) {
-    log_.bytes_in += up;
-    log_.bytes_out += down;
+    state_->log.bytes_in += up;
+    state_->log.bytes_out += down;
   }
 }
 
@@ -605,7 +606,7 @@ Task<bool> Session::connect_upstream(const upstream::Instance& instance) {
   }
   ErrorCode ignored;
   upstream_->set_option(asio::ip::tcp::no_delay(true), ignored);
-  if (worker_.access_log().enabled()) log_.connect_us = micros_since(start);
+  if (worker_.access_log().enabled()) state_->log.connect_us = micros_since(start);
   co_return true;
 }
 
@@ -618,29 +619,29 @@ void Session::close_upstream() {
 
 Task<Session::Next> Session::respond_local(int status, std::string_view content_type,
                                            std::string_view body, bool close) {
-  head_.clear();
-  fmt::format_to(std::back_inserter(head_),
+  state_->head.clear();
+  fmt::format_to(std::back_inserter(state_->head),
                  "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n"
                  "Cache-Control: no-store\r\n{}\r\n",
                  status, http::reason_phrase(status), content_type, body.size(),
                  close || !client_keep_alive_ ? "Connection: close\r\n" : "");
-  if (!head_request_) head_.append(body);
+  if (!head_request_) state_->head.append(body);
   ErrorCode ec;
   deadline_.arm(worker_.snapshot().timeouts.client_body);
-  co_await write_all(client_, head_, ec);
-  if (worker_.access_log().enabled()) log_.bytes_out = head_.size();
+  co_await write_all(client_, state_->head, ec);
+  if (worker_.access_log().enabled()) state_->log.bytes_out = state_->head.size();
   finish_log(status);
   co_return ec || close || !client_keep_alive_ ? Next::kClose : Next::kKeepGoing;
 }
 
 Task<Session::Next> Session::reject(int status, std::string_view detail, bool close) {
   close = close || !client_keep_alive_;
-  http::build_error_response(status, detail, close, head_request_, head_);
+  http::build_error_response(status, detail, close, head_request_, state_->head);
   ErrorCode ec;
   set_phase(Phase::kWriting);
   deadline_.arm(worker_.snapshot().timeouts.client_body);
-  co_await write_all(client_, head_, ec);
-  if (worker_.access_log().enabled()) log_.bytes_out += head_.size();
+  co_await write_all(client_, state_->head, ec);
+  if (worker_.access_log().enabled()) state_->log.bytes_out += state_->head.size();
   finish_log(status);
   if (ec) co_return Next::kClose;
   if (!close) co_return Next::kKeepGoing;
@@ -659,12 +660,12 @@ void Session::finish_log(int status) {
   AccessLog& log = worker_.access_log();
   if (!log.enabled() || logged_) return;
   logged_ = true;
-  log_.status = static_cast<uint32_t>(status);
-  log_.request_us = micros_since(started_);
-  log_.unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                     std::chrono::system_clock::now().time_since_epoch())
-                     .count();
-  log.push(worker_.index(), log_);
+  state_->log.status = static_cast<uint32_t>(status);
+  state_->log.request_us = micros_since(started_);
+  state_->log.unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+  log.push(worker_.index(), state_->log);
 }
 
 }  // namespace sb::proxy

@@ -13,6 +13,7 @@
 #include "core/io.hpp"
 #include "http/message_parser.hpp"
 #include "proxy/access_log.hpp"
+#include "proxy/request_state.hpp"
 #include "proxy/snapshot.hpp"
 
 namespace sb::proxy {
@@ -57,8 +58,6 @@ class Session {
   std::optional<Socket> upstream_;
   std::shared_ptr<const Snapshot> snapshot_;      // the snapshot of the request in flight
   std::shared_ptr<upstream::Instance> instance_;  // the instance of the request in flight
-  std::unique_ptr<bool[]> excluded_;              // instances this request tried (reused)
-  size_t excluded_capacity_ = 0;
   Deadline deadline_;
   Phase phase_ = Phase::kIdle;
   bool first_request_ = true;
@@ -73,10 +72,7 @@ class Session {
   size_t body_begin_ = 0;  // where the request body starts in the buffer
   BufferLease out_;        // upstream bytes
 
-  http::MessageParser request_{http::MessageKind::kRequest};
-  http::MessageParser response_{http::MessageKind::kResponse};
-  std::string head_;    // the rewritten head being sent (capacity kept across requests)
-  std::string target_;  // the rewritten request-target when a prefix is stripped
+  std::unique_ptr<RequestState> state_;  // borrowed from the worker while a request is in flight
 
   // Facts about the request in flight that outlive its head (the head is overwritten by the body).
   bool head_request_ = false;
@@ -85,7 +81,6 @@ class Session {
   bool upgrade_ = false;
   bool continue_sent_ = false;
   bool response_started_ = false;  // a byte of the final response reached the client
-  AccessRecord log_;
   bool logged_ = false;
   CoarseClock::time_point started_;
   std::array<char, 48> client_ip_{};

@@ -22,13 +22,13 @@ Worker::Worker(unsigned index, Server& server, const SnapshotPublisher<Snapshot>
       server_(server),
       access_log_(access_log),
       context_(std::make_unique<asio::io_context>(1)),
-      acceptor_(context_->get_executor()),
       snapshot_(snapshots),
       pool_(snapshot_.get().limits.upstream_keepalive, snapshot_.get().timeouts.upstream_idle),
       // The client buffer holds a whole request head, so it is as large as the head limit allows.
       client_buffers_(snapshot_.get().limits.header_block + 1024),
       upstream_buffers_(32 * 1024),
       deadlines_(*context_, kSweepPeriod) {
+  acceptor_.emplace(context_->get_executor());
   housekeeping_timer_.emplace(context_->get_executor());
   rebuild_balancers();
 }
@@ -37,8 +37,7 @@ Worker::~Worker() {
   // Tear down in the order Asio needs: I/O objects before their io_context, and the io_context
   // (whose destruction ends suspended connection coroutines) while the pools they return to live.
   join();
-  ErrorCode ignored;
-  acceptor_.close(ignored);
+  acceptor_.reset();
   pool_.clear();
   deadlines_.release_timer();
   housekeeping_timer_.reset();
@@ -46,19 +45,20 @@ Worker::~Worker() {
 }
 
 void Worker::listen(const asio::ip::tcp::endpoint& endpoint) {
-  acceptor_.open(endpoint.protocol());
-  acceptor_.set_option(asio::socket_base::reuse_address(true));
+  acceptor_->open(endpoint.protocol());
+  acceptor_->set_option(asio::socket_base::reuse_address(true));
   const int one = 1;
-  if (::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+  if (::setsockopt(acceptor_->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
     throw std::system_error(errno, std::generic_category(), "SO_REUSEPORT");
   }
-  acceptor_.bind(endpoint);
-  acceptor_.listen(asio::socket_base::max_listen_connections);
+  acceptor_->bind(endpoint);
+  acceptor_->listen(asio::socket_base::max_listen_connections);
 }
 
 void Worker::start() {
   deadlines_.start();
   housekeeping();
+  accepting_ = true;
   asio::co_spawn(*context_, accept_loop(), asio::detached);
   thread_ = std::thread([this] { context_->run(); });
 }
@@ -67,7 +67,7 @@ void Worker::begin_drain() {
   asio::post(*context_, [this] {
     draining_ = true;
     ErrorCode ignored;
-    acceptor_.close(ignored);
+    acceptor_->close(ignored);
     deadlines_.expire_idle();
   });
 }
@@ -115,11 +115,14 @@ Task<void> Worker::accept_loop() {
   const uint64_t max_connections =
       std::max<uint64_t>(1, snapshot_.get().limits.max_connections / server_.worker_count());
   for (;;) {
-    auto accepted = co_await acceptor_.async_accept(use_task);
+    auto accepted = co_await acceptor_->async_accept(use_task);
     ErrorCode ec = std::get<0>(accepted);
     Socket socket = std::move(std::get<1>(accepted));
     if (ec) {
-      if (draining_ || ec == asio::error::operation_aborted) co_return;
+      if (draining_ || ec == asio::error::operation_aborted) {
+        accepting_.store(false, std::memory_order_release);
+        co_return;
+      }
       // Out of descriptors or memory: the connection stays in the backlog; try again shortly.
       spdlog::warn("accept failed: {}", ec.message());
       asio::basic_waitable_timer<std::chrono::steady_clock,

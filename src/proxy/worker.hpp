@@ -15,7 +15,9 @@
 #include "core/counter.hpp"
 #include "core/deadline.hpp"
 #include "core/io.hpp"
+#include "core/object_pool.hpp"
 #include "core/snapshot_publisher.hpp"
+#include "proxy/request_state.hpp"
 #include "proxy/snapshot.hpp"
 #include "upstream/connection_pool.hpp"
 
@@ -45,12 +47,14 @@ class Worker {
 
   // Main thread, before start(): opens this worker's listening socket.
   void listen(const asio::ip::tcp::endpoint& endpoint);
-  asio::ip::tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
+  asio::ip::tcp::endpoint local_endpoint() const { return acceptor_->local_endpoint(); }
   void start();
   // Any thread: stop accepting, close idle connections, let requests in flight finish.
   void begin_drain();
   // Any thread: stop the event loop now (after the drain timeout).
   void force_stop();
+  // Any thread: whether the accept loop still runs (its pending accept must end before teardown).
+  bool accepting() const { return accepting_.load(std::memory_order_acquire); }
   void join();
 
   // The methods below run on this worker's thread.
@@ -68,6 +72,7 @@ class Worker {
   upstream::ConnectionPool& pool() { return pool_; }
   BufferPool& client_buffers() { return client_buffers_; }
   BufferPool& upstream_buffers() { return upstream_buffers_; }
+  ObjectPool<RequestState>& request_states() { return request_states_; }
   DeadlineSweeper& deadlines() { return deadlines_; }
   WorkerStats& stats() { return stats_; }
   const WorkerStats& stats() const { return stats_; }
@@ -82,18 +87,20 @@ class Worker {
   Server& server_;
   AccessLog& access_log_;
   std::unique_ptr<asio::io_context> context_;
-  Acceptor acceptor_;
+  std::optional<Acceptor> acceptor_;  // destroyed before the io_context, see ~Worker
   SnapshotReader<Snapshot> snapshot_;
   std::vector<std::unique_ptr<balance::Balancer>> balancers_;
   upstream::ConnectionPool pool_;
   BufferPool client_buffers_;
   BufferPool upstream_buffers_;
+  ObjectPool<RequestState> request_states_;
   DeadlineSweeper deadlines_;
   std::optional<asio::basic_waitable_timer<std::chrono::steady_clock,
                                            asio::wait_traits<std::chrono::steady_clock>, Executor>>
       housekeeping_timer_;
   WorkerStats stats_;
   bool draining_ = false;
+  std::atomic<bool> accepting_{false};
   std::thread thread_;
 };
 
