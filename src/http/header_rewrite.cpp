@@ -89,7 +89,9 @@ void build_upstream_request(const MessageParser& request, const RequestRewrite& 
   out.clear();
   const std::string_view target =
       rewrite.target.empty() ? origin_form(request.target()) : rewrite.target;
-  out.append(request.method_name()).append(" ").append(target).append(" HTTP/1.1\r\n");
+  out.append(request.method_name()).append(" ");
+  if (!target.empty() && target.front() == '?') out.push_back('/');  // "http://h?q" -> "/?q"
+  out.append(target).append(" HTTP/1.1\r\n");
 
   const ConnectionTokens named(request);
   std::string_view upgrade_value;
@@ -106,6 +108,12 @@ void build_upstream_request(const MessageParser& request, const RequestRewrite& 
     }
     append_field(out, name, value);
   }
+  // HTTP/1.1 requires Host; an HTTP/1.0 client may have sent none (nginx sends its upstream name).
+  bool has_host = false;
+  for (uint32_t i = 0; i < request.header_count() && !has_host; ++i) {
+    has_host = iequals(request.header_name(i), "host");
+  }
+  if (!has_host && !rewrite.default_host.empty()) append_field(out, "Host", rewrite.default_host);
   out.append("X-Forwarded-For: ");
   for (uint32_t i = 0; i < request.header_count(); ++i) {
     if (iequals(request.header_name(i), "x-forwarded-for") && !named.contains("x-forwarded-for")) {

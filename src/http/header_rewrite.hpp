@@ -14,8 +14,9 @@ namespace sb::http {
 
 struct RequestRewrite {
   std::string_view client_ip;
-  std::string_view target;  // request-target to send; empty keeps the original
-  bool upgrade = false;     // a WebSocket handshake: keep Upgrade, send "Connection: upgrade"
+  std::string_view target;        // request-target to send; empty keeps the original
+  bool upgrade = false;           // a WebSocket handshake: keep Upgrade, send "Connection: upgrade"
+  std::string_view default_host;  // Host to send when the request has none (HTTP/1.0)
 };
 
 struct ResponseRewrite {

@@ -209,7 +209,8 @@ Task<Session::Next> Session::handle_request() {
 
   const std::string_view target = state_->request.target();
   const std::string_view origin = http::origin_form(target);
-  const std::string_view path = http::target_path(origin);
+  std::string_view path = http::target_path(origin);
+  if (path.empty()) path = "/";  // "http://h?q" has the path "/"
   const llhttp_method_t method = state_->request.method();
   head_request_ = method == HTTP_HEAD;
   client_keep_alive_ = state_->request.keep_alive();
@@ -269,7 +270,8 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
       http::iequals(find_header(state_->request, "expect"), "100-continue") &&
       body_pending_at_start;
   http::build_upstream_request(
-      state_->request, {std::string_view(client_ip_.data(), client_ip_length_), target, upgrade_},
+      state_->request,
+      {std::string_view(client_ip_.data(), client_ip_length_), target, upgrade_, service.name},
       state_->head);
 
   // The body bytes that came with the head are parsed now, so a retry can send them again.

@@ -118,7 +118,7 @@ Head client_head(const std::string& response, const http::ResponseRewrite& rewri
   return split_head(out);
 }
 
-const http::RequestRewrite kFromClient{"10.0.0.7", {}, false};
+const http::RequestRewrite kFromClient{"10.0.0.7", {}, false, "backends"};
 
 // --- upstream request ---
 
@@ -139,6 +139,18 @@ TEST(BuildUpstreamRequest, KeepsEndToEndFieldsInOrder) {
 TEST(BuildUpstreamRequest, Http10RequestIsSentAsHttp11) {
   const Head h = upstream_head("GET / HTTP/1.0\r\n\r\n", kFromClient);
   EXPECT_EQ(h.start_line, "GET / HTTP/1.1");
+  // HTTP/1.1 needs a Host: a 1.0 request without one gets the service's name, as nginx does.
+  EXPECT_THAT(h.values("host"), ElementsAre("backends"));
+}
+
+TEST(BuildUpstreamRequest, KeepsTheClientsHostOverTheDefault) {
+  const Head h = upstream_head("GET / HTTP/1.0\r\nHost: mine\r\n\r\n", kFromClient);
+  EXPECT_THAT(h.values("host"), ElementsAre("mine"));
+}
+
+TEST(BuildUpstreamRequest, AbsoluteFormWithoutPathGetsSlash) {
+  const Head h = upstream_head("GET http://h?q=1 HTTP/1.1\r\nHost: h\r\n\r\n", kFromClient);
+  EXPECT_EQ(h.start_line, "GET /?q=1 HTTP/1.1");
 }
 
 TEST(BuildUpstreamRequest, DropsHopByHopFields) {
@@ -253,7 +265,7 @@ TEST(BuildUpstreamRequest, KeepsTransferEncoding) {
 
 TEST(BuildUpstreamRequest, TargetOverride) {
   const Head h = upstream_head("GET /api/users?id=3 HTTP/1.1\r\nHost: h\r\n\r\n",
-                               {"10.0.0.7", "/users?id=3", false});
+                               {"10.0.0.7", "/users?id=3", false, "backends"});
   EXPECT_EQ(h.start_line, "GET /users?id=3 HTTP/1.1");
 }
 
@@ -272,7 +284,7 @@ TEST(BuildUpstreamRequest, WebSocketUpgradeKeepsUpgrade) {
   const Head h = upstream_head(
       "GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n"
       "Sec-WebSocket-Key: k\r\nSec-WebSocket-Version: 13\r\n\r\n",
-      {"10.0.0.7", {}, true});
+      {"10.0.0.7", {}, true, "backends"});
   EXPECT_THAT(h.values("connection"), ElementsAre("upgrade"));
   EXPECT_THAT(h.values("upgrade"), ElementsAre("websocket"));
   EXPECT_THAT(h.values("sec-websocket-key"), ElementsAre("k"));
