@@ -136,7 +136,7 @@ void check_rewrite(const MessageParser& request, uint8_t options) {
   if (request.method() == HTTP_CONNECT) return;  // the session refuses CONNECT before rewriting
   const bool upgrade = (options & 0x20) != 0 || (request.upgrade() && request.method() == HTTP_GET);
   const sb::http::RequestRewrite rewrite{"192.0.2.1", (options & 0x02) != 0 ? "/override?q=1" : "",
-                                         upgrade};
+                                         upgrade, "fuzz-service"};
   std::string out;
   sb::http::build_upstream_request(request, rewrite, out);
   std::vector<Field> fields = written_fields(out);
