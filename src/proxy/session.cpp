@@ -22,8 +22,12 @@ constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::chrono::milliseconds kLingerTime{2000};
 constexpr size_t kLingerBytes = 256 * 1024;
 
-int64_t micros_since(CoarseClock::time_point since) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(CoarseClock::now() - since).count();
+// Access-log timings need sub-millisecond precision, which the coarse clock of the deadlines
+// (a few ms) lacks; steady_clock is a vDSO read too.
+using LogClock = std::chrono::steady_clock;
+
+int64_t micros_since(LogClock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(LogClock::now() - since).count();
 }
 
 std::string_view find_header(const http::MessageParser& m, std::string_view name) {
@@ -97,6 +101,10 @@ Session::~Session() {
   worker_.stats().active.sub();
 }
 
+std::chrono::steady_clock::time_point Session::log_clock() const {
+  return worker_.access_log().enabled() ? LogClock::now() : LogClock::time_point{};
+}
+
 void Session::on_deadline(void* self) {
   auto* session = static_cast<Session*>(self);
   ErrorCode ignored;
@@ -162,7 +170,7 @@ Task<bool> Session::read_request_head() {
   const Snapshot& snapshot = worker_.snapshot();
   const config::Limits& limits = snapshot.limits;
   deadline_.arm(snapshot.timeouts.client_header);
-  started_ = CoarseClock::now();
+  started_ = log_clock();
   char* buffer = in_.get();
   state_->request.begin(buffer + begin_, {limits.request_line, limits.header_block,
                                           limits.header_count, limits.body_size});
@@ -351,7 +359,7 @@ Task<Session::Attempt> Session::exchange(bool reused) {
   const size_t body_begin = body_begin_;
   // A request that fits the first write can be sent again if the pooled connection was stale.
   const bool resendable = reused && state_->request.message_complete();
-  const auto upstream_start = CoarseClock::now();
+  const auto upstream_start = log_clock();
 
   ErrorCode ec;
   const std::array<asio::const_buffer, 2> first{
@@ -403,7 +411,7 @@ Task<Session::Attempt> Session::exchange(bool reused) {
   if (retry) co_return Attempt::kRetryOnFreshConnection;
   if (worker_.access_log().enabled()) {
     state_->log.upstream_us =
-        std::chrono::duration_cast<std::chrono::microseconds>(CoarseClock::now() - upstream_start)
+        std::chrono::duration_cast<std::chrono::microseconds>(LogClock::now() - upstream_start)
             .count();
     finish_log(state_->log.status);
   }
@@ -420,7 +428,7 @@ Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
   size_t end = 0;
   size_t parsed = 0;
   bool got_byte = false;
-  const auto sent_at = CoarseClock::now();
+  const auto sent_at = log_clock();
   ErrorCode ec;
   state_->response.begin(buffer, limits, head_request_);
 
@@ -600,7 +608,7 @@ Task<void> Session::tunnel() {
 Task<bool> Session::connect_upstream(const upstream::Instance& instance) {
   upstream_.emplace(worker_.context().get_executor());
   deadline_.arm(worker_.snapshot().timeouts.upstream_connect);
-  const auto start = CoarseClock::now();
+  const auto start = log_clock();
   const auto result = co_await upstream_->async_connect(instance.endpoint(), use_task);
   if (std::get<0>(result)) {
     close_upstream();

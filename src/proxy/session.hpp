@@ -52,6 +52,8 @@ class Session {
   void set_phase(Phase phase);
   void finish_log(int status);
   static void on_deadline(void* self);
+  // Now, when the access log needs timings; otherwise no clock read.
+  std::chrono::steady_clock::time_point log_clock() const;
 
   Worker& worker_;
   Socket client_;
@@ -82,7 +84,7 @@ class Session {
   bool continue_sent_ = false;
   bool response_started_ = false;  // a byte of the final response reached the client
   bool logged_ = false;
-  CoarseClock::time_point started_;
+  std::chrono::steady_clock::time_point started_;  // for the access log
   std::array<char, 48> client_ip_{};
   size_t client_ip_length_ = 0;
 };

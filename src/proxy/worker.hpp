@@ -77,6 +77,7 @@ class Worker {
   WorkerStats& stats() { return stats_; }
   const WorkerStats& stats() const { return stats_; }
   AccessLog& access_log() { return access_log_; }
+  const AccessLog& access_log() const { return access_log_; }
 
  private:
   Task<void> accept_loop();
