@@ -39,7 +39,7 @@ if [ "${QUICK:-0}" != 1 ]; then
   for target in build/fuzz/fuzz_*; do
     [ -x "$target" ] || continue
     rm -rf "${corpus:?}"/* && cp tests/fuzz/corpus/* "$corpus"/
-    "$target" -max_total_time="${FUZZ_SECONDS:-30}" "$corpus" 2>&1 | tail -1
+    "$target" -max_total_time="${FUZZ_SECONDS:-30}" -artifact_prefix=build/fuzz/ "$corpus" 2>&1 | tail -1
   done
 fi
 passed=$(grep -hoE '([0-9]+) passed|tests passed, [0-9]+ tests failed out of ([0-9]+)' "$log" |
