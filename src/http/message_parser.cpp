@@ -219,6 +219,18 @@ int MessageParser::on_headers_complete(llhttp_t* p) {
   } else {
     if (p->status_code < 100) return m.fail(502, "status code below 100");  // llhttp allows "10"
     m.until_close_ = !m.no_body_ && llhttp_message_needs_eof(p) != 0;
+    // "chunked<TAB>" is not chunked to llhttp (it reads to the close), but the value forwarded
+    // (trimmed) would say chunked to the client: a framing disagreement, so refuse it.
+    if ((p->flags & F_CHUNKED) == 0) {
+      for (uint32_t i = 0; i < m.header_count_; ++i) {
+        if (!iequals(m.header_name(i), "transfer-encoding")) continue;
+        const std::string_view value = m.header_value(i);
+        const size_t comma = value.rfind(',');
+        std::string_view last = comma == std::string_view::npos ? value : value.substr(comma + 1);
+        while (!last.empty() && is_ows(last.front())) last.remove_prefix(1);
+        if (iequals(last, "chunked")) return m.fail(502, "ambiguous Transfer-Encoding");
+      }
+    }
   }
   // 1 tells llhttp there is no body: it would otherwise read one after a 304 with Content-Length.
   if (head_ends_message(*p, m.kind_, m.no_body_)) return m.kind_ == MessageKind::kResponse ? 1 : 0;

@@ -851,3 +851,19 @@ TEST(MessageParserResponse, RebaseAfterMemmove) {
 
 }  // namespace
 }  // namespace sb::http
+
+namespace sb {
+namespace {
+
+// A response whose Transfer-Encoding only looks chunked once trimmed must not be relayed: the
+// client would read chunk framing that llhttp did not check.
+TEST(MessageParserResponse, ChunkedWithTrailingTabIsRefused) {
+  const std::string bytes = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\t\r\n\r\nabc";
+  http::MessageParser parser(http::MessageKind::kResponse);
+  parser.begin(bytes.data(), http::ParseLimits{});
+  EXPECT_EQ(parser.feed(bytes.data(), bytes.size()), http::ParseStatus::kError);
+  EXPECT_EQ(parser.error_status(), 502);
+}
+
+}  // namespace
+}  // namespace sb
