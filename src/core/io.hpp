@@ -24,10 +24,10 @@ using ErrorCode = boost::system::error_code;
 inline constexpr auto use_task = asio::as_tuple(asio::use_awaitable_t<Executor>{});
 
 // Reads at least one byte into `into`. Returns 0 with `ec` set on error; 0 without error means
-// the peer closed. Asio's reactor tries the recv at once only when the last read filled its buffer
-// or epoll reported the socket readable since; otherwise it queues the read without a syscall. That
-// keeps a keep-alive exchange at one recv per read, where "wait, then read" would cost an epoll_ctl
-// per wait and "always read first" a recv that finds nothing.
+// the peer closed. On io_uring (the default build) the read is a submission queued in the ring and
+// sent with the next io_uring_enter, so a wait costs no syscall of its own; on Asio's epoll reactor
+// "wait, then read" costs an epoll_ctl per wait and "read first" a recv that finds nothing, about
+// two extra syscalls per request (BENCHMARKS.md).
 Task<size_t> read_some(Socket& socket, std::span<char> into, ErrorCode& ec);
 
 // Writes every byte of the buffers (up to 3), waiting for the socket to drain when it is full.
