@@ -251,7 +251,10 @@ Task<Session::Next> Session::handle_request() {
         co_await respond_local(200, json ? "application/json" : "text/plain", body, body_pending);
     co_return answered;
   }
-  if (method == HTTP_CONNECT) co_return co_await reject(405, "CONNECT is not supported", true);
+  if (method == HTTP_CONNECT) {
+    const Next answered = co_await reject(405, "CONNECT is not supported", true);
+    co_return answered;
+  }
 
   const Route* route = snapshot.match(find_header(state_->request, "host"), path);
   if (route == nullptr) {
