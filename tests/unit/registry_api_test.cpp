@@ -16,47 +16,21 @@
 #include "registry/clock.hpp"
 #include "registry/registry.hpp"
 #include "registry/sqlite_store.hpp"
+#include "registry_test_support.hpp"
 
 namespace sb::registry {
 namespace {
 
+using testing::FailingStore;
+using testing::make_record;
+
 using json = nlohmann::json;
 using namespace std::chrono_literals;
-
-// Forwards to a SqliteStore; its mutating calls can be made to fail, as a full disk would.
-class FailingStore final : public Store {
- public:
-  explicit FailingStore(Store& inner) : inner_(inner) {}
-  void put(const InstanceRecord& record) override {
-    check();
-    inner_.put(record);
-  }
-  bool erase(std::string_view service, std::string_view id) override {
-    check();
-    return inner_.erase(service, id);
-  }
-  bool set_draining(std::string_view service, std::string_view id, bool draining) override {
-    check();
-    return inner_.set_draining(service, id, draining);
-  }
-  std::vector<InstanceRecord> load_all() override { return inner_.load_all(); }
-
-  bool fail = false;
-
- private:
-  void check() const {
-    if (fail) throw std::runtime_error("disk full");
-  }
-  Store& inner_;
-};
 
 class RegistryApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "sb_registry_api_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
+    dir_ = tmp_.path();
     clock_.advance(1h);
     store_ = std::make_unique<SqliteStore>(dir_.string());
     failing_ = std::make_unique<FailingStore>(*store_);
@@ -68,7 +42,6 @@ class RegistryApiTest : public ::testing::Test {
     registry_.reset();
     failing_.reset();
     store_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   ApiResponse call(std::string_view method, std::string_view path, std::string_view body = {},
@@ -98,6 +71,7 @@ class RegistryApiTest : public ::testing::Test {
     EXPECT_FALSE(response.wait.has_value());
   }
 
+  testing::TempDir tmp_;  // declared first: outlives the stores that use it
   std::filesystem::path dir_;
   ManualClock clock_;
   std::unique_ptr<SqliteStore> store_;

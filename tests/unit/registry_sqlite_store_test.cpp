@@ -1,6 +1,7 @@
 // Unit tests for src/registry/sqlite_store: round trip of every field, upsert, erase, drain flag,
 // durability across reopen, and acknowledged writes surviving a child process killed mid-flood.
 #include "registry/sqlite_store.hpp"
+#include "registry_test_support.hpp"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -19,34 +20,24 @@
 namespace sb::registry {
 namespace {
 
+using testing::FailingStore;
+using testing::make_record;
+
 using namespace std::chrono_literals;
 
 class SqliteStoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = (std::filesystem::temp_directory_path() / "sb_registry_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void SetUp() override { dir_ = tmp_.path(); }
 
   // A subdirectory that does not exist yet: the store must create it.
   std::string data_dir() const { return (dir_ / "data").string(); }
 
+  testing::TempDir tmp_;  // declared first: outlives the stores that use it
   std::filesystem::path dir_;
 };
 
-InstanceRecord make(const std::string& service, const std::string& id, uint16_t port = 8080) {
-  InstanceRecord record;
-  record.service = service;
-  record.id = id;
-  record.address = "127.0.0.1";
-  record.port = port;
-  return record;
-}
-
 InstanceRecord full_record() {
-  InstanceRecord record = make("runner", "runner-1:10.0.0.1", 9001);
+  InstanceRecord record = make_record("runner", "runner-1:10.0.0.1", 9001);
   record.weight = 250;
   record.tags = {"blue", "v2"};
   record.meta = {{"zone", "eu-1"}, {"quote", "he said \"hi\""}};
@@ -73,7 +64,7 @@ TEST_F(SqliteStoreTest, CreatesDataDirAndStartsEmpty) {
 TEST_F(SqliteStoreTest, RoundTripsEveryField) {
   SqliteStore store(data_dir());
   const InstanceRecord record = full_record();
-  const InstanceRecord minimal = make("web", "w");
+  const InstanceRecord minimal = make_record("web", "w");
   store.put(record);
   store.put(minimal);
   EXPECT_EQ(sorted(store.load_all()), (std::vector<InstanceRecord>{record, minimal}));
@@ -94,20 +85,20 @@ TEST_F(SqliteStoreTest, PutIsAnUpsert) {
 
 TEST_F(SqliteStoreTest, KeyIsServiceAndId) {
   SqliteStore store(data_dir());
-  store.put(make("a", "1"));
-  store.put(make("a", "2"));
-  store.put(make("b", "1"));
+  store.put(make_record("a", "1"));
+  store.put(make_record("a", "2"));
+  store.put(make_record("b", "1"));
   EXPECT_EQ(store.load_all().size(), 3u);
 }
 
 TEST_F(SqliteStoreTest, Erase) {
   SqliteStore store(data_dir());
-  store.put(make("web", "1"));
-  store.put(make("web", "2"));
+  store.put(make_record("web", "1"));
+  store.put(make_record("web", "2"));
   EXPECT_TRUE(store.erase("web", "1"));
   EXPECT_FALSE(store.erase("web", "1"));
   EXPECT_FALSE(store.erase("other", "2"));
-  EXPECT_EQ(store.load_all(), std::vector<InstanceRecord>{make("web", "2")});
+  EXPECT_EQ(store.load_all(), std::vector<InstanceRecord>{make_record("web", "2")});
 }
 
 TEST_F(SqliteStoreTest, SetDraining) {
@@ -130,20 +121,20 @@ TEST_F(SqliteStoreTest, SurvivesReopen) {
   {
     SqliteStore store(data_dir());
     store.put(full_record());
-    store.put(make("web", "1"));
-    store.put(make("web", "2"));
+    store.put(make_record("web", "1"));
+    store.put(make_record("web", "2"));
     store.erase("web", "2");
     store.set_draining("web", "1", true);
   }
   SqliteStore reopened(data_dir());
-  InstanceRecord web1 = make("web", "1");
+  InstanceRecord web1 = make_record("web", "1");
   web1.draining = true;
   EXPECT_EQ(sorted(reopened.load_all()), (std::vector<InstanceRecord>{full_record(), web1}));
 }
 
 TEST_F(SqliteStoreTest, UsesWal) {
   SqliteStore store(data_dir());
-  store.put(make("web", "1"));
+  store.put(make_record("web", "1"));
   // The WAL file exists while a WAL-mode connection is open.
   EXPECT_TRUE(std::filesystem::exists(store.path() + "-wal"));
 }
@@ -168,7 +159,7 @@ TEST_F(SqliteStoreTest, WritesSurviveChildExitWithoutClose) {
   if (child == 0) {
     try {
       SqliteStore store(data_dir());
-      for (int i = 0; i < kRecords; ++i) store.put(make("web", "w" + std::to_string(i)));
+      for (int i = 0; i < kRecords; ++i) store.put(make_record("web", "w" + std::to_string(i)));
       ::_exit(0);  // with the store still open: no destructor, no sqlite3_close, no checkpoint
     } catch (...) {
       ::_exit(1);
@@ -194,7 +185,7 @@ TEST_F(SqliteStoreTest, AcknowledgedWritesSurviveKill9) {
     try {
       SqliteStore store(data_dir());
       for (uint32_t i = 0;; ++i) {
-        store.put(make("flood", "i" + std::to_string(i)));
+        store.put(make_record("flood", "i" + std::to_string(i)));
         if (::write(pipe_fds[1], &i, sizeof i) != sizeof i) ::_exit(2);
       }
     } catch (...) {

@@ -16,51 +16,20 @@
 
 #include "registry/clock.hpp"
 #include "registry/sqlite_store.hpp"
+#include "registry_test_support.hpp"
 
 namespace sb::registry {
 namespace {
 
+using testing::FailingStore;
+using testing::make_record;
+
 using namespace std::chrono_literals;
-
-// A SqliteStore whose next mutating call can be made to fail, as a full disk would.
-class FailingStore final : public Store {
- public:
-  explicit FailingStore(Store& inner) : inner_(inner) {}
-
-  void put(const InstanceRecord& record) override {
-    check();
-    inner_.put(record);
-  }
-  bool erase(std::string_view service, std::string_view id) override {
-    check();
-    return inner_.erase(service, id);
-  }
-  bool set_draining(std::string_view service, std::string_view id, bool draining) override {
-    check();
-    return inner_.set_draining(service, id, draining);
-  }
-  std::vector<InstanceRecord> load_all() override {
-    check();
-    return inner_.load_all();
-  }
-
-  bool fail = false;
-  int calls = 0;
-
- private:
-  void check() {
-    ++calls;
-    if (fail) throw std::runtime_error("store failure");
-  }
-  Store& inner_;
-};
 
 class RegistryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = (std::filesystem::temp_directory_path() / "sb_registry_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
+    dir_ = tmp_.path();
     clock_.advance(1h);  // not at the epoch, so time_point{} is never a plausible value
     open();
   }
@@ -68,7 +37,6 @@ class RegistryTest : public ::testing::Test {
     registry_.reset();
     failing_.reset();
     store_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   // Opens (or reopens, as after a restart) the store and a fresh, unloaded Registry over it.
@@ -97,6 +65,7 @@ class RegistryTest : public ::testing::Test {
 
   static constexpr std::chrono::milliseconds kDeregisterAfter = 60s;
 
+  testing::TempDir tmp_;  // declared first: outlives the stores that use it
   std::filesystem::path dir_;
   ManualClock clock_;
   std::unique_ptr<SqliteStore> store_;
@@ -104,22 +73,13 @@ class RegistryTest : public ::testing::Test {
   std::unique_ptr<Registry> registry_;
 };
 
-InstanceRecord make(const std::string& service, const std::string& id, uint16_t port = 8080) {
-  InstanceRecord record;
-  record.service = service;
-  record.id = id;
-  record.address = "127.0.0.1";
-  record.port = port;
-  return record;
-}
-
 InstanceRecord with_ttl(InstanceRecord record, std::chrono::milliseconds ttl) {
   record.ttl = ttl;
   return record;
 }
 
 TEST_F(RegistryTest, RegisterListsPassingInstanceAndPersists) {
-  const InstanceRecord record = make("web", "w1");
+  const InstanceRecord record = make_record("web", "w1");
   EXPECT_EQ(registry_->upsert(record), Result::kCreated);
 
   const auto views = registry_->instances("web");
@@ -139,8 +99,8 @@ TEST_F(RegistryTest, RegisterListsPassingInstanceAndPersists) {
 }
 
 TEST_F(RegistryTest, UpdateKeepsOneInstance) {
-  EXPECT_EQ(registry_->upsert(make("web", "w1", 8080)), Result::kCreated);
-  EXPECT_EQ(registry_->upsert(make("web", "w1", 9090)), Result::kOk);
+  EXPECT_EQ(registry_->upsert(make_record("web", "w1", 8080)), Result::kCreated);
+  EXPECT_EQ(registry_->upsert(make_record("web", "w1", 9090)), Result::kOk);
 
   const auto views = registry_->instances("web");
   ASSERT_EQ(views.size(), 1u);
@@ -151,19 +111,19 @@ TEST_F(RegistryTest, UpdateKeepsOneInstance) {
 }
 
 TEST_F(RegistryTest, RegistrationBodyCannotSetDrainingAndUpdateKeepsIt) {
-  InstanceRecord record = make("web", "w1");
+  InstanceRecord record = make_record("web", "w1");
   record.draining = true;
   registry_->upsert(record);
   EXPECT_EQ(state("web", "w1"), InstanceState::kPassing);
 
   registry_->drain("web", "w1");
-  registry_->upsert(make("web", "w1", 9090));  // draining=false in the body: ignored
+  registry_->upsert(make_record("web", "w1", 9090));  // draining=false in the body: ignored
   EXPECT_EQ(state("web", "w1"), InstanceState::kDraining);
   EXPECT_TRUE(on_disk().at(0).draining);
 }
 
 TEST_F(RegistryTest, UnknownInstanceIsNotFound) {
-  registry_->upsert(make("web", "w1"));
+  registry_->upsert(make_record("web", "w1"));
   EXPECT_EQ(registry_->heartbeat("web", "nope"), Result::kNotFound);
   EXPECT_EQ(registry_->heartbeat("nope", "w1"), Result::kNotFound);
   EXPECT_EQ(registry_->drain("web", "nope"), Result::kNotFound);
@@ -174,14 +134,14 @@ TEST_F(RegistryTest, UnknownInstanceIsNotFound) {
 }
 
 TEST_F(RegistryTest, HeartbeatDoesNotTouchTheStore) {
-  registry_->upsert(with_ttl(make("web", "w1"), 10s));
+  registry_->upsert(with_ttl(make_record("web", "w1"), 10s));
   const int calls = failing_->calls;
   EXPECT_EQ(registry_->heartbeat("web", "w1"), Result::kOk);
   EXPECT_EQ(failing_->calls, calls);
 }
 
 TEST_F(RegistryTest, TtlExpiryTurnsCriticalOnlyAfterTtl) {
-  registry_->upsert(with_ttl(make("web", "w1"), 10s));
+  registry_->upsert(with_ttl(make_record("web", "w1"), 10s));
 
   clock_.advance(10s - 1ms);
   registry_->tick();
@@ -199,7 +159,7 @@ TEST_F(RegistryTest, TtlExpiryTurnsCriticalOnlyAfterTtl) {
 }
 
 TEST_F(RegistryTest, HeartbeatsKeepInstancePassing) {
-  registry_->upsert(with_ttl(make("web", "w1"), 10s));
+  registry_->upsert(with_ttl(make_record("web", "w1"), 10s));
   for (int i = 0; i < 10; ++i) {
     clock_.advance(9s);
     registry_->tick();
@@ -210,17 +170,17 @@ TEST_F(RegistryTest, HeartbeatsKeepInstancePassing) {
 }
 
 TEST_F(RegistryTest, ReRegistrationMakesCriticalInstancePassing) {
-  registry_->upsert(with_ttl(make("web", "w1"), 10s));
+  registry_->upsert(with_ttl(make_record("web", "w1"), 10s));
   clock_.advance(11s);
   registry_->tick();
   ASSERT_EQ(state("web", "w1"), InstanceState::kCritical);
-  EXPECT_EQ(registry_->upsert(with_ttl(make("web", "w1"), 10s)), Result::kOk);
+  EXPECT_EQ(registry_->upsert(with_ttl(make_record("web", "w1"), 10s)), Result::kOk);
   EXPECT_EQ(state("web", "w1"), InstanceState::kPassing);
 }
 
 TEST_F(RegistryTest, CriticalForDeregisterAfterIsDeregisteredFromMemoryAndStore) {
-  registry_->upsert(with_ttl(make("web", "w1"), 10s));
-  registry_->upsert(make("web", "static"));
+  registry_->upsert(with_ttl(make_record("web", "w1"), 10s));
+  registry_->upsert(make_record("web", "static"));
 
   clock_.advance(10s + 1ms);
   registry_->tick();
@@ -243,7 +203,7 @@ TEST_F(RegistryTest, CriticalForDeregisterAfterIsDeregisteredFromMemoryAndStore)
 }
 
 TEST_F(RegistryTest, LastInstanceExpiredRemovesService) {
-  registry_->upsert(with_ttl(make("web", "w1"), 1s));
+  registry_->upsert(with_ttl(make_record("web", "w1"), 1s));
   clock_.advance(1h);
   registry_->tick();  // expires and deregisters in one tick
   EXPECT_TRUE(registry_->services().empty());
@@ -252,7 +212,7 @@ TEST_F(RegistryTest, LastInstanceExpiredRemovesService) {
 }
 
 TEST_F(RegistryTest, InstanceWithoutTtlNeverExpires) {
-  registry_->upsert(make("web", "w1"));
+  registry_->upsert(make_record("web", "w1"));
   for (int i = 0; i < 5; ++i) {
     clock_.advance(24h);
     registry_->tick();
@@ -262,8 +222,8 @@ TEST_F(RegistryTest, InstanceWithoutTtlNeverExpires) {
 }
 
 TEST_F(RegistryTest, DrainAndUndrainArePersisted) {
-  registry_->upsert(make("web", "w1"));
-  registry_->upsert(make("web", "w2"));
+  registry_->upsert(make_record("web", "w1"));
+  registry_->upsert(make_record("web", "w2"));
 
   EXPECT_EQ(registry_->drain("web", "w1"), Result::kOk);
   EXPECT_EQ(state("web", "w1"), InstanceState::kDraining);
@@ -281,7 +241,7 @@ TEST_F(RegistryTest, DrainAndUndrainArePersisted) {
 }
 
 TEST_F(RegistryTest, DrainingWinsOverCriticalInView) {
-  registry_->upsert(with_ttl(make("web", "w1"), 1s));
+  registry_->upsert(with_ttl(make_record("web", "w1"), 1s));
   registry_->drain("web", "w1");
   clock_.advance(2s);
   registry_->tick();
@@ -291,8 +251,8 @@ TEST_F(RegistryTest, DrainingWinsOverCriticalInView) {
 }
 
 TEST_F(RegistryTest, DeregisterIsPersisted) {
-  registry_->upsert(make("web", "w1"));
-  registry_->upsert(make("web", "w2"));
+  registry_->upsert(make_record("web", "w1"));
+  registry_->upsert(make_record("web", "w2"));
   EXPECT_EQ(registry_->deregister("web", "w1"), Result::kOk);
   EXPECT_FALSE(registry_->contains("web", "w1"));
   const auto disk = on_disk();
@@ -306,9 +266,9 @@ TEST_F(RegistryTest, DeregisterIsPersisted) {
 }
 
 TEST_F(RegistryTest, LoadAfterRestartRestoresInstancesWithFreshTtlClocks) {
-  registry_->upsert(with_ttl(make("web", "w1"), 10s));
-  registry_->upsert(make("web", "w2"));
-  registry_->upsert(with_ttl(make("api", "a1"), 10s));
+  registry_->upsert(with_ttl(make_record("web", "w1"), 10s));
+  registry_->upsert(make_record("web", "w2"));
+  registry_->upsert(with_ttl(make_record("api", "a1"), 10s));
   registry_->drain("web", "w2");
   clock_.advance(9s);
 
@@ -323,7 +283,7 @@ TEST_F(RegistryTest, LoadAfterRestartRestoresInstancesWithFreshTtlClocks) {
   EXPECT_EQ(services[1].name, "web");
   const auto web = registry_->instances("web");
   ASSERT_EQ(web.size(), 2u);
-  EXPECT_EQ(web[0].record, with_ttl(make("web", "w1"), 10s));
+  EXPECT_EQ(web[0].record, with_ttl(make_record("web", "w1"), 10s));
   EXPECT_EQ(web[0].state, InstanceState::kPassing);
   EXPECT_EQ(web[0].last_heartbeat, restarted_at);
   EXPECT_EQ(web[1].state, InstanceState::kDraining);
@@ -343,18 +303,18 @@ TEST_F(RegistryTest, IndexBumpsOnChangesOnly) {
   EXPECT_EQ(registry_->global_index(), 0u);
   EXPECT_EQ(registry_->index("web"), 0u);
 
-  registry_->upsert(with_ttl(make("web", "w1"), 10s));
+  registry_->upsert(with_ttl(make_record("web", "w1"), 10s));
   EXPECT_EQ(registry_->global_index(), 1u);
   EXPECT_EQ(registry_->index("web"), 1u);
 
-  registry_->upsert(make("api", "a1"));
+  registry_->upsert(make_record("api", "a1"));
   EXPECT_EQ(registry_->global_index(), 2u);
   EXPECT_EQ(registry_->index("web"), 1u);
   EXPECT_EQ(registry_->index("api"), 2u);
 
   // No-op heartbeat, identical re-registration, drain of an undrained-then-no-op: no bump.
   registry_->heartbeat("web", "w1");
-  registry_->upsert(with_ttl(make("web", "w1"), 10s));
+  registry_->upsert(with_ttl(make_record("web", "w1"), 10s));
   registry_->undrain("web", "w1");
   clock_.advance(5s);
   registry_->tick();
@@ -368,7 +328,7 @@ TEST_F(RegistryTest, IndexBumpsOnChangesOnly) {
     last = registry_->global_index();
   };
 
-  registry_->upsert(with_ttl(make("web", "w1", 9090), 10s));
+  registry_->upsert(with_ttl(make_record("web", "w1", 9090), 10s));
   expect_bump("update");
   registry_->drain("web", "w1");
   expect_bump("drain");
@@ -396,14 +356,14 @@ TEST_F(RegistryTest, OnChangeCalledWithServiceName) {
     EXPECT_EQ(registry_->index(service), registry_->global_index());
   });
 
-  registry_->upsert(with_ttl(make("web", "w1"), 1s));
-  registry_->upsert(with_ttl(make("web", "w2"), 1s));
-  registry_->upsert(make("api", "a1"));
+  registry_->upsert(with_ttl(make_record("web", "w1"), 1s));
+  registry_->upsert(with_ttl(make_record("web", "w2"), 1s));
+  registry_->upsert(make_record("api", "a1"));
   EXPECT_EQ(changes, (std::vector<std::string>{"web", "web", "api"}));
 
   changes.clear();
-  registry_->heartbeat("web", "w1");                   // no change
-  registry_->upsert(with_ttl(make("web", "w1"), 1s));  // identical: no change
+  registry_->heartbeat("web", "w1");                          // no change
+  registry_->upsert(with_ttl(make_record("web", "w1"), 1s));  // identical: no change
   EXPECT_TRUE(changes.empty());
 
   registry_->drain("api", "a1");
@@ -428,14 +388,14 @@ TEST_F(RegistryTest, OnChangeCalledWithServiceName) {
 }
 
 TEST_F(RegistryTest, StoreFailureLeavesMemoryUnchanged) {
-  registry_->upsert(make("web", "w1", 8080));
+  registry_->upsert(make_record("web", "w1", 8080));
   int notified = 0;
   registry_->set_on_change([&](std::string_view) { ++notified; });
   const uint64_t index = registry_->global_index();
 
   failing_->fail = true;
-  EXPECT_THROW(registry_->upsert(make("web", "w2")), std::runtime_error);
-  EXPECT_THROW(registry_->upsert(make("web", "w1", 9090)), std::runtime_error);
+  EXPECT_THROW(registry_->upsert(make_record("web", "w2")), std::runtime_error);
+  EXPECT_THROW(registry_->upsert(make_record("web", "w1", 9090)), std::runtime_error);
   EXPECT_THROW(registry_->drain("web", "w1"), std::runtime_error);
   EXPECT_THROW(registry_->deregister("web", "w1"), std::runtime_error);
 
@@ -451,8 +411,8 @@ TEST_F(RegistryTest, StoreFailureLeavesMemoryUnchanged) {
 }
 
 TEST_F(RegistryTest, StoreFailureDuringTickKeepsInstanceAndRetries) {
-  registry_->upsert(with_ttl(make("web", "w1"), 1s));
-  registry_->upsert(with_ttl(make("api", "a1"), 1s));
+  registry_->upsert(with_ttl(make_record("web", "w1"), 1s));
+  registry_->upsert(with_ttl(make_record("api", "a1"), 1s));
   clock_.advance(1s + kDeregisterAfter + 1s);
 
   failing_->fail = true;
@@ -468,7 +428,7 @@ TEST_F(RegistryTest, StoreFailureDuringTickKeepsInstanceAndRetries) {
 }
 
 TEST_F(RegistryTest, LoadFailureLeavesMemoryUnchanged) {
-  registry_->upsert(make("web", "w1"));
+  registry_->upsert(make_record("web", "w1"));
   failing_->fail = true;
   EXPECT_THROW(registry_->load(), std::runtime_error);
   EXPECT_TRUE(registry_->contains("web", "w1"));
