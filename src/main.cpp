@@ -22,6 +22,8 @@ struct ServeFlags {
   std::string balance = "round_robin";
   std::string access_log;
   std::string log_level;
+  std::string admin_listen;
+  std::string data_dir;
 };
 
 // The quick form: one service "backends" over the listed addresses, routed for every path.
@@ -53,13 +55,24 @@ sb::config::Config build_config(const ServeFlags& flags) {
   if (!flags.config_path.empty() && !flags.backends.empty()) {
     throw sb::config::ConfigError("--backends", "cannot be combined with --config");
   }
-  if (flags.config_path.empty() && flags.backends.empty()) {
-    throw sb::config::ConfigError("serve", "give --backends host:port,... or --config FILE");
-  }
-  sb::config::Config config = flags.config_path.empty() ? config_from_flags(flags)
-                                                        : sb::config::load_file(flags.config_path);
+  // Neither: no static services, only what registers with the embedded registry.
+  sb::config::Config config = !flags.config_path.empty() ? sb::config::load_file(flags.config_path)
+                              : !flags.backends.empty()  ? config_from_flags(flags)
+                                                         : sb::config::Config{};
   if (!flags.listen.empty()) config.listen = sb::config::parse_endpoint("--listen", flags.listen);
   if (flags.threads) config.threads = *flags.threads;
+  if (flags.admin_listen == "off") {
+    config.admin.enabled = false;
+  } else if (!flags.admin_listen.empty()) {
+    config.admin.enabled = true;
+    config.admin.listen = sb::config::parse_endpoint("--admin-listen", flags.admin_listen);
+  }
+  if (!flags.data_dir.empty()) config.registry.data_dir = flags.data_dir;
+  if (!config.admin.enabled && config.services.empty()) {
+    throw sb::config::ConfigError(
+        "serve", "nothing to route: give --backends or --config with services, or keep the "
+                 "admin listener (and its registry) on");
+  }
   if (!flags.log_level.empty()) config.log_level = flags.log_level;
   if (!flags.access_log.empty()) {
     config.access_log.enabled = flags.access_log != "off";
@@ -95,6 +108,10 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--balance", flags.balance, "Balancing algorithm (round_robin)");
   serve_cmd->add_option("--access-log", flags.access_log, "off, - (stdout) or a file path");
   serve_cmd->add_option("--log-level", flags.log_level, "trace, debug, info, warn, error, off");
+  serve_cmd->add_option("--admin-listen", flags.admin_listen,
+                        "Admin API address, host:port (default 127.0.0.1:8091), or off");
+  serve_cmd->add_option("--data-dir", flags.data_dir,
+                        "Registry directory (default ./switchboard-data)");
   app.add_subcommand("version", "Print the version");
 
   const auto known = [](std::string_view word) { return word == "serve" || word == "version"; };

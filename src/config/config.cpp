@@ -430,6 +430,35 @@ void parse_endpoints(const YAML::Node& node, const std::string& path, EndpointsC
   }
 }
 
+// `admin: off` disables the admin listener (and with it the registry API); `admin: {listen: ...}`.
+void parse_admin(const YAML::Node& node, const std::string& path, AdminConfig& admin) {
+  if (node && node.IsScalar()) {
+    bool enabled = false;
+    if (!YAML::convert<bool>::decode(node, enabled) || enabled) {
+      fail(path, "expected off or a map with listen, got " + quoted(node.Scalar()));
+    }
+    admin.enabled = false;
+    return;
+  }
+  if (!open_map(node, path)) return;
+  check_keys(node, path, {"listen"});
+  if (const auto listen = node["listen"]) {
+    admin.listen =
+        parse_endpoint(child(path, "listen"), read_string(listen, child(path, "listen")));
+  }
+}
+
+void parse_registry(const YAML::Node& node, const std::string& path, RegistryConfig& registry) {
+  if (!open_map(node, path)) return;
+  check_keys(node, path, {"data_dir", "deregister_after"});
+  if (const auto dir = node["data_dir"]) {
+    registry.data_dir = read_string(dir, child(path, "data_dir"));
+  }
+  if (const auto after = node["deregister_after"]) {
+    registry.deregister_after = read_duration(after, child(path, "deregister_after"));
+  }
+}
+
 Config parse_root(const YAML::Node& root, const std::string& source) {
   Config config;
   if (root.IsNull()) return config;  // an empty file: all defaults
@@ -437,7 +466,7 @@ Config parse_root(const YAML::Node& root, const std::string& source) {
   check_keys(root, "", source,
              std::initializer_list<std::string_view>{"listen", "threads", "log_level", "services",
                                                      "routes", "timeouts", "limits", "access_log",
-                                                     "endpoints"});
+                                                     "endpoints", "admin", "registry"});
   if (const auto listen = root["listen"]) {
     config.listen = parse_endpoint("listen", read_string(listen, "listen"));
   }
@@ -451,6 +480,8 @@ Config parse_root(const YAML::Node& root, const std::string& source) {
   parse_limits(root["limits"], "limits", config.limits);
   parse_access_log(root["access_log"], "access_log", config.access_log);
   parse_endpoints(root["endpoints"], "endpoints", config.endpoints);
+  parse_admin(root["admin"], "admin", config.admin);
+  parse_registry(root["registry"], "registry", config.registry);
   return config;
 }
 
@@ -678,8 +709,17 @@ void add_default_route(Config& config) {
   config.routes.push_back(std::move(route));
 }
 
+void validate_registry(const RegistryConfig& registry) {
+  if (registry.data_dir.empty()) fail("registry.data_dir", "must not be empty");
+  if (registry.deregister_after < std::chrono::seconds(1) ||
+      registry.deregister_after > std::chrono::hours(24)) {
+    fail("registry.deregister_after",
+         format_duration(registry.deregister_after) + " is out of range 1s-24h");
+  }
+}
 void validate(const Config& config) {
   if (config.listen.host.empty()) fail("listen", "host must not be empty");
+  validate_registry(config.registry);
   check_range("threads", config.threads, kThreadsRange);
   check_one_of("log_level", config.log_level, kLogLevels, "log level");
   validate_services(config.services);

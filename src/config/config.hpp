@@ -82,8 +82,23 @@ struct EndpointsConfig {
   std::string status_path = "/lb-status";
 };
 
+// The admin listener: the registry API (/v1), later metrics and the dashboard.
+struct AdminConfig {
+  bool enabled = true;
+  Endpoint listen{"127.0.0.1", 8091};
+};
+
+struct RegistryConfig {
+  // The embedded store's directory (SQLite file), relative to the working directory.
+  std::string data_dir = "switchboard-data";
+  // How long an instance stays critical (TTL passed, no heartbeat) before it is deregistered.
+  Duration deregister_after{60'000};
+};
+
 struct Config {
   Endpoint listen{"127.0.0.1", 8090};
+  AdminConfig admin;
+  RegistryConfig registry;
   unsigned threads = 0;  // 0 = number of cores
   std::vector<ServiceConfig> services;
   std::vector<RouteConfig> routes;

@@ -64,7 +64,8 @@ std::string status_json(const Server& server) {
   doc["workers"] = std::move(workers);
   nlohmann::json services = nlohmann::json::array();
   const auto snapshot = server.snapshot();
-  for (const Service& service : snapshot->services) {
+  for (const auto& service_ptr : snapshot->services) {
+    const Service& service = *service_ptr;
     nlohmann::json instances = nlohmann::json::array();
     for (const auto& instance : service.instances) {
       instances.push_back({{"address", instance->label()},

@@ -8,6 +8,8 @@
 #include <csignal>
 #include <thread>
 
+#include "admin/control_plane.hpp"
+
 namespace sb::proxy {
 
 namespace {
@@ -18,6 +20,10 @@ asio::ip::tcp::endpoint listen_endpoint(const config::Endpoint& listen) {
   const auto address = asio::ip::make_address(host, ec);
   if (ec) throw config::ConfigError("listen", "'" + listen.host + "' is not an IP address");
   return {address, listen.port};
+}
+
+std::string shown(const asio::ip::address& address) {
+  return address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
 }
 
 uint64_t active_connections(const std::vector<std::unique_ptr<Worker>>& workers) {
@@ -31,7 +37,12 @@ uint64_t active_connections(const std::vector<std::unique_ptr<Worker>>& workers)
 Server::Server(config::Config config) : config_(std::move(config)) {
   const unsigned threads =
       config_.threads != 0 ? config_.threads : std::max(1u, std::thread::hardware_concurrency());
-  snapshots_.publish(build_snapshot(config_, threads, ids_));
+  builder_ = std::make_unique<SnapshotBuilder>(config_, threads);
+  if (config_.admin.enabled) {
+    control_plane_ = std::make_unique<admin::ControlPlane>(config_, *builder_, snapshots_);
+  } else {
+    snapshots_.publish(builder_->build());
+  }
   access_log_ = std::make_unique<AccessLog>(config_.access_log.enabled, config_.access_log.path,
                                             config_.access_log.format == "json", threads);
   for (unsigned i = 0; i < threads; ++i) {
@@ -40,6 +51,7 @@ Server::Server(config::Config config) : config_(std::move(config)) {
 }
 
 Server::~Server() {
+  if (control_plane_) control_plane_->stop();
   for (auto& w : workers_) w->force_stop();
   workers_.clear();
 }
@@ -61,10 +73,14 @@ int Server::run() {
   }
   asio::io_context signals_context(1);
   asio::signal_set signals(signals_context, SIGINT, SIGTERM);
+  // The admin line comes first: once the proxy line is out, both listeners take connections.
+  if (control_plane_) {
+    const asio::ip::tcp::endpoint admin = control_plane_->start();
+    spdlog::info("admin listening on http://{}:{} (registry in {})", shown(admin.address()),
+                 admin.port(), config_.registry.data_dir);
+  }
   for (auto& w : workers_) w->start();
-  const std::string shown_host = endpoint.address().is_v6()
-                                     ? "[" + endpoint.address().to_string() + "]"
-                                     : endpoint.address().to_string();
+  const std::string shown_host = shown(endpoint.address());
   spdlog::info("proxy listening on http://{}:{} ({} worker{})", shown_host, endpoint.port(),
                workers_.size(), workers_.size() == 1 ? "" : "s");
 
@@ -73,6 +89,7 @@ int Server::run() {
   signals_context.run();
   spdlog::info("received {}, draining (up to {} ms)",
                signal_number == SIGINT ? "SIGINT" : "SIGTERM", config_.timeouts.drain.count());
+  if (control_plane_) control_plane_->stop();
   drain();
   access_log_->stop();
   spdlog::info("stopped");

@@ -1,6 +1,7 @@
-// The proxy process: builds the snapshot from the config, opens one listening socket per worker,
-// runs the workers, and on SIGTERM/SIGINT drains them (stop accepting, close idle connections, let
-// requests in flight finish up to the drain timeout) before returning.
+// The proxy process: builds the snapshot from the config, starts the control plane (registry and
+// admin listener) unless the admin listener is off, opens one listening socket per worker, runs
+// the workers, and on SIGTERM/SIGINT stops the control plane and drains the workers (stop
+// accepting, close idle connections, let requests in flight finish up to the drain timeout).
 #pragma once
 
 #include <memory>
@@ -10,7 +11,12 @@
 #include "core/snapshot_publisher.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/snapshot.hpp"
+#include "proxy/snapshot_builder.hpp"
 #include "proxy/worker.hpp"
+
+namespace sb::admin {
+class ControlPlane;
+}
 
 namespace sb::proxy {
 
@@ -31,8 +37,9 @@ class Server {
   void drain();
 
   config::Config config_;
-  InstanceIds ids_;
   SnapshotPublisher<Snapshot> snapshots_;
+  std::unique_ptr<SnapshotBuilder> builder_;
+  std::unique_ptr<admin::ControlPlane> control_plane_;
   std::unique_ptr<AccessLog> access_log_;
   std::vector<std::unique_ptr<Worker>> workers_;
 };

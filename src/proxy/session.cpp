@@ -274,7 +274,7 @@ Task<Session::Next> Session::handle_request() {
 }
 
 Task<Session::Next> Session::proxy(size_t service_index, std::string_view target) {
-  const Service& service = snapshot_->services[service_index];
+  const Service& service = *snapshot_->services[service_index];
   const bool body_pending_at_start = !state_->request.message_complete();
   body_begin_ = begin_ + state_->request.head_length();
   const bool expect_continue =
@@ -302,9 +302,7 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
     if (!upstream_) {
       // Pick (again): an instance that refused is excluded, and the request, which reached no
       // upstream, goes to the next one (nginx's proxy_next_upstream error timeout).
-      balance::Balancer* balancer =
-          &worker_.snapshot() == snapshot_.get() ? worker_.balancer(service_index) : nullptr;
-      const size_t index = balancer != nullptr ? balancer->pick({excluded}) : balance::kNoInstance;
+      const size_t index = service.balancer(worker_.index()).pick({excluded});
       if (index == balance::kNoInstance) {
         const std::string detail =
             instance_

@@ -1,5 +1,6 @@
-// What the workers route by: services with their instances, routes, and the timeouts and limits
-// in force. Immutable once published; a change builds a new Snapshot (see SnapshotPublisher).
+// What the workers route by: services with their instances and balancers, routes, and the
+// timeouts and limits in force. Immutable once published; a change builds a new Snapshot (see
+// SnapshotBuilder) that shares every unchanged Service with the one before.
 #pragma once
 
 #include <cstddef>
@@ -8,48 +9,44 @@
 #include <string_view>
 #include <vector>
 
+#include "balance/balancer.hpp"
 #include "config/config.hpp"
+#include "proxy/route_table.hpp"
 #include "upstream/instance.hpp"
 
 namespace sb::proxy {
 
 struct Service {
+  // The instances that get new requests (static ones, then registered ones that are passing and
+  // not draining); one balancer per worker over them.
+  Service(std::string name, std::string balance,
+          std::vector<std::shared_ptr<upstream::Instance>> instances, unsigned workers);
+
+  // Worker thread `worker` only: selection state (round robin's scores) is per worker, so picking
+  // needs no lock. The balancer lives as long as the Service, so a request holding its snapshot
+  // can pick again (a retry) after a newer snapshot was published.
+  balance::Balancer& balancer(unsigned worker) const { return *balancers_[worker]; }
+
   std::string name;
   std::string balance;
   std::vector<std::shared_ptr<upstream::Instance>> instances;
-};
 
-struct Route {
-  std::string host;  // lower case; empty matches any host
-  std::string path_prefix;
-  size_t service = 0;  // index into Snapshot::services
-  bool strip_prefix = false;
+ private:
+  std::vector<std::unique_ptr<balance::Balancer>> balancers_;
 };
 
 struct Snapshot {
-  std::vector<Service> services;
-  std::vector<Route> routes;  // host routes first, then longest prefix first
+  std::vector<std::shared_ptr<const Service>> services;
+  RouteTable routes;
   config::Timeouts timeouts;
   config::Limits limits;
   config::EndpointsConfig endpoints;
 
   // `host` is the Host header (a port is ignored), `path` the request path.
-  const Route* match(std::string_view host, std::string_view path) const;
+  const Route* match(std::string_view host, std::string_view path) const {
+    return routes.match(host, path);
+  }
 };
-
-// Assigns instance ids, unique for the life of the process.
-class InstanceIds {
- public:
-  uint64_t next() { return ++last_; }
-
- private:
-  uint64_t last_ = 0;
-};
-
-// Builds a snapshot from a validated config; resolves instance host names once. Throws
-// config::ConfigError naming the instance whose address does not resolve.
-std::shared_ptr<const Snapshot> build_snapshot(const config::Config& config, unsigned workers,
-                                               InstanceIds& ids);
 
 // The path to send upstream after removing a route's prefix: "/api/x" - "/api" = "/x".
 std::string_view strip_prefix(std::string_view path, std::string_view prefix);

@@ -30,7 +30,6 @@ Worker::Worker(unsigned index, Server& server, const SnapshotPublisher<Snapshot>
       deadlines_(*context_, kSweepPeriod) {
   acceptor_.emplace(context_->get_executor());
   housekeeping_timer_.emplace(context_->get_executor());
-  rebuild_balancers();
 }
 
 Worker::~Worker() {
@@ -81,30 +80,18 @@ void Worker::join() {
 }
 
 const Snapshot& Worker::snapshot() {
-  if (snapshot_.refresh()) rebuild_balancers();
+  snapshot_.refresh();
   return snapshot_.get();
-}
-
-balance::Balancer* Worker::balancer(size_t service) {
-  return service < balancers_.size() ? balancers_[service].get() : nullptr;
-}
-
-void Worker::rebuild_balancers() {
-  const Snapshot& s = snapshot_.get();
-  balancers_.clear();
-  for (const Service& service : s.services) {
-    balancers_.push_back(balance::make_balancer(service.balance, service.instances));
-  }
 }
 
 void Worker::housekeeping() {
   housekeeping_timer_->expires_after(kHousekeepingPeriod);
   housekeeping_timer_->async_wait([this](const ErrorCode& ec) {
     if (ec) return;
-    if (snapshot_.refresh()) rebuild_balancers();
+    snapshot_.refresh();
     std::unordered_set<uint64_t> live;
-    for (const Service& service : snapshot_.get().services) {
-      for (const auto& instance : service.instances) live.insert(instance->id());
+    for (const auto& service : snapshot_.get().services) {
+      for (const auto& instance : service->instances) live.insert(instance->id());
     }
     pool_.evict(&live);
     housekeeping();

@@ -10,7 +10,6 @@
 #include <thread>
 #include <vector>
 
-#include "balance/balancer.hpp"
 #include "core/buffer_pool.hpp"
 #include "core/counter.hpp"
 #include "core/deadline.hpp"
@@ -68,7 +67,6 @@ class Worker {
     snapshot();
     return snapshot_.shared();
   }
-  balance::Balancer* balancer(size_t service);
   upstream::ConnectionPool& pool() { return pool_; }
   BufferPool& client_buffers() { return client_buffers_; }
   BufferPool& upstream_buffers() { return upstream_buffers_; }
@@ -81,7 +79,6 @@ class Worker {
 
  private:
   Task<void> accept_loop();
-  void rebuild_balancers();
   void housekeeping();
 
   unsigned index_;
@@ -90,7 +87,6 @@ class Worker {
   std::unique_ptr<asio::io_context> context_;
   std::optional<Acceptor> acceptor_;  // destroyed before the io_context, see ~Worker
   SnapshotReader<Snapshot> snapshot_;
-  std::vector<std::unique_ptr<balance::Balancer>> balancers_;
   upstream::ConnectionPool pool_;
   BufferPool client_buffers_;
   BufferPool upstream_buffers_;

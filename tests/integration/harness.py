@@ -20,7 +20,8 @@ import urllib.parse
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-LISTEN_RE = re.compile(r"listening on http://([0-9.]+):(\d+)")
+LISTEN_RE = re.compile(r"proxy listening on http://([0-9.]+):(\d+)")
+ADMIN_LISTEN_RE = re.compile(r"admin listening on http://([0-9.]+):(\d+)")
 
 
 def switchboard_bin() -> str:
@@ -225,7 +226,11 @@ class Switchboard:
     """One `switchboard serve` process. stdout (the access log by default) and stderr go to files in
     the test's own directory, so nothing blocks on a full pipe."""
 
-    def __init__(self, workdir: Path, args=(), config=None, listen="127.0.0.1:0", env=None):
+    def __init__(self, workdir: Path, args=(), config=None, listen="127.0.0.1:0", env=None,
+                 admin="127.0.0.1:0", data_dir=None):
+        """`admin`: the --admin-listen value (an ephemeral port by default, so tests run in
+        parallel; None leaves the flag out). The registry lives in `data_dir`, by default
+        <workdir>/data."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         binary = switchboard_bin()
@@ -238,6 +243,11 @@ class Switchboard:
             argv += ["--config", str(self.config_path)]
         if listen is not None:
             argv += ["--listen", listen]
+        self.data_dir = Path(data_dir) if data_dir is not None else self.workdir / "data"
+        if admin is not None:
+            argv += ["--admin-listen", admin]
+            if admin != "off":
+                argv += ["--data-dir", str(self.data_dir)]
         argv += list(args)
         self.argv = argv
         self.stdout_path = self.workdir / "stdout.log"
@@ -249,6 +259,7 @@ class Switchboard:
         self.pid = self.proc.pid
         self.host = None
         self.port = None
+        self.admin_port = None
         self.returncode = None
 
     def wait_listening(self, timeout=10.0):
@@ -268,7 +279,15 @@ class Switchboard:
             self._close_files()
             raise
         self.host, self.port = m.group(1), int(m.group(2))
+        admin = ADMIN_LISTEN_RE.search(self.stderr())
+        if admin:
+            self.admin_port = int(admin.group(2))
         return self
+
+    @property
+    def admin_url(self) -> str:
+        assert self.admin_port is not None, "switchboard runs without its admin listener"
+        return f"http://127.0.0.1:{self.admin_port}"
 
     def wait_connectable(self, port, timeout=10.0):
         """For runs whose log level hides the listening line: poll the port we told it to use."""

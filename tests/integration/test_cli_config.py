@@ -26,7 +26,11 @@ BAD_FLAGS = [
     (["serve", "--listen", "127.0.0.1:0", "--backends", "127.0.0.1:9", "--threads", "many"], "threads"),
     (["serve", "--listen", "127.0.0.1:0", "--backends", "127.0.0.1:9", "--balance", "coin_toss"], "balance"),
     (["serve", "--listen", "127.0.0.1:0", "--backends", "127.0.0.1:9", "--log-level", "chatty"], "log"),
-    (["serve", "--listen", "127.0.0.1:0"], ("backends", "config", "services")),  # nothing to proxy to
+    # Nothing to proxy to: no static services and no registry.
+    (["serve", "--listen", "127.0.0.1:0", "--admin-listen", "off"], ("backends", "config", "registry")),
+    (["serve", "--listen", "127.0.0.1:0", "--admin-listen", "nowhere"], "admin-listen"),
+    (["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", "/proc/no/such/dir"],
+     "data_dir"),
     (["serve", "--config", "/nonexistent/switchboard.yaml"], "/nonexistent/switchboard.yaml"),
     (["no-such-subcommand"], "no-such-subcommand"),
 ]

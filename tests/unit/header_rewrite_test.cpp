@@ -23,7 +23,7 @@
 #include "config/config.hpp"
 #include "http/error_response.hpp"
 #include "http/message_parser.hpp"
-#include "proxy/snapshot.hpp"
+#include "proxy/snapshot_builder.hpp"
 #include "upstream/instance.hpp"
 
 namespace sb {
@@ -485,13 +485,12 @@ class SnapshotMatch : public testing::Test {
         {"example.com", "/api", "host-api", false},
         {"[::1]", "/", "v6", false},
     };
-    proxy::InstanceIds ids;
-    snapshot_ = proxy::build_snapshot(config, 1, ids);
+    snapshot_ = proxy::build_snapshot(config, 1);
   }
   // The service name the request is routed to, or "<none>".
   std::string route(std::string_view host, std::string_view path) const {
     const proxy::Route* r = snapshot_->match(host, path);
-    return r == nullptr ? "<none>" : snapshot_->services[r->service].name;
+    return r == nullptr ? "<none>" : snapshot_->services[r->service]->name;
   }
   std::shared_ptr<const proxy::Snapshot> snapshot_;
 };
@@ -529,8 +528,7 @@ TEST(SnapshotMatchEmpty, NoRouteIsNull) {
   config::Config config;
   config.services.push_back({"web", "round_robin", {{"127.0.0.1", 9101, 1}}});
   config.routes = {{"", "/only", "web", false}};
-  proxy::InstanceIds ids;
-  const auto snapshot = proxy::build_snapshot(config, 1, ids);
+  const auto snapshot = proxy::build_snapshot(config, 1);
   EXPECT_EQ(snapshot->match("h", "/"), nullptr);
   EXPECT_EQ(snapshot->match("h", "/other"), nullptr);
   EXPECT_NE(snapshot->match("h", "/only/x"), nullptr);

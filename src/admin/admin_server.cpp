@@ -1,0 +1,162 @@
+#include "admin/admin_server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/beast/core/basic_stream.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+
+namespace sb::admin {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+namespace {
+
+using Stream = beast::basic_stream<asio::ip::tcp, Executor>;
+
+// Registration bodies are limited to 64 KiB by the API, which answers 400 naming the field; the
+// transport takes more so that answer can be given, and refuses anything larger outright (413).
+constexpr size_t kMaxBody = 1024 * 1024;
+constexpr size_t kMaxHead = 16 * 1024;
+constexpr auto kIdleTimeout = std::chrono::seconds(75);
+constexpr auto kWriteTimeout = std::chrono::seconds(30);
+
+registry::ApiResponse error_answer(int status, const std::string& message) {
+  registry::ApiResponse answer;
+  answer.status = status;
+  answer.body = nlohmann::json{{"error", message}}.dump();
+  return answer;
+}
+
+http::response<http::string_body> make_response(unsigned version, bool keep_alive,
+                                                const registry::ApiResponse& answer) {
+  http::response<http::string_body> response{static_cast<http::status>(answer.status), version};
+  response.set(http::field::server, "switchboard");
+  response.set(http::field::content_type, "application/json");
+  response.set(http::field::cache_control, "no-store");
+  if (answer.index != 0) response.set("X-Switchboard-Index", std::to_string(answer.index));
+  if (!answer.allow.empty()) response.set(http::field::allow, answer.allow);
+  response.body() = answer.body + "\n";
+  response.keep_alive(keep_alive);
+  response.prepare_payload();
+  return response;
+}
+
+}  // namespace
+
+AdminServer::AdminServer(asio::io_context& context, registry::RegistryApi& api,
+                         BlockingQueries& queries, std::function<void()> after_call)
+    : context_(context), api_(api), queries_(queries), after_call_(std::move(after_call)) {}
+
+void AdminServer::listen(const asio::ip::tcp::endpoint& endpoint) {
+  acceptor_.emplace(context_);
+  acceptor_->open(endpoint.protocol());
+  acceptor_->set_option(asio::socket_base::reuse_address(true));
+  acceptor_->bind(endpoint);
+  acceptor_->listen(asio::socket_base::max_listen_connections);
+}
+
+void AdminServer::start() {
+  asio::co_spawn(context_, accept_loop(), asio::detached);
+}
+
+void AdminServer::stop() {
+  stopping_ = true;
+  ErrorCode ignored;
+  if (acceptor_) acceptor_->close(ignored);
+  queries_.wake_all();
+}
+
+Task<void> AdminServer::accept_loop() {
+  while (!stopping_) {
+    auto accepted = co_await acceptor_->async_accept(use_task);
+    if (std::get<0>(accepted)) {
+      if (stopping_ || std::get<0>(accepted) == asio::error::operation_aborted) co_return;
+      spdlog::warn("admin accept failed: {}", std::get<0>(accepted).message());
+      continue;
+    }
+    asio::co_spawn(context_, session(std::move(std::get<1>(accepted))), asio::detached);
+  }
+}
+
+std::chrono::milliseconds AdminServer::jitter(std::chrono::milliseconds wait) {
+  // Consul's: up to wait/16, so clients parked together do not all come back together.
+  const auto span = wait.count() / 16;
+  if (span <= 0) return std::chrono::milliseconds(0);
+  return std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(0, span)(random_));
+}
+
+Task<registry::ApiResponse> AdminServer::call_api(const registry::ApiRequest& request) {
+  registry::ApiResponse response = api_.handle(request);
+  after_call_();
+  if (!response.wait) co_return response;
+
+  const auto deadline =
+      std::chrono::steady_clock::now() + response.wait->wait + jitter(response.wait->wait);
+  Timer timer(context_);
+  parked_.fetch_add(1, std::memory_order_acq_rel);
+  for (;;) {
+    timer.expires_at(deadline);
+    {
+      // Wakes on any change of the watched service; handle() below decides whether the index
+      // moved past the client's (a change to another instance field may not have).
+      BlockingQueries::Parked parked(queries_, response.wait->service, timer);
+      co_await timer.async_wait(use_task);
+    }
+    if (stopping_ || std::chrono::steady_clock::now() >= deadline) break;
+    response = api_.handle(request);
+    if (!response.wait) break;
+  }
+  parked_.fetch_sub(1, std::memory_order_acq_rel);
+  if (response.wait) response = api_.handle(request, registry::WaitMode::kAnswerNow);
+  co_return response;
+}
+
+Task<void> AdminServer::session(Socket socket) {
+  Stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(kMaxHead);
+    parser.body_limit(kMaxBody);
+    stream.expires_after(kIdleTimeout);
+    auto read = co_await http::async_read(stream, buffer, parser, use_task);
+    const ErrorCode read_error = std::get<0>(read);
+    registry::ApiResponse answer;
+    bool keep_alive = false;
+    unsigned version = 11;
+    if (read_error == http::error::end_of_stream || read_error == beast::error::timeout ||
+        read_error == asio::error::connection_reset || read_error == asio::error::eof) {
+      break;
+    } else if (read_error == http::error::body_limit) {
+      answer = error_answer(413, "request body larger than 1 MiB");
+    } else if (read_error == http::error::header_limit) {
+      answer = error_answer(431, "request head larger than 16 KiB");
+    } else if (read_error) {
+      answer = error_answer(400, "bad request: " + read_error.message());
+    } else {
+      const auto& request = parser.get();
+      version = request.version();
+      keep_alive = request.keep_alive() && !stopping_;
+      const std::string_view target = request.target();
+      const size_t question = target.find('?');
+      const registry::ApiRequest api_request{
+          request.method_string(), target.substr(0, question),
+          question == std::string_view::npos ? std::string_view() : target.substr(question + 1),
+          request.body()};
+      answer = co_await call_api(api_request);
+    }
+    auto response = make_response(version, keep_alive, answer);
+    stream.expires_after(kWriteTimeout);
+    auto written = co_await http::async_write(stream, response, use_task);
+    if (std::get<0>(written) || !keep_alive) break;
+  }
+  ErrorCode ignored;
+  stream.socket().shutdown(asio::socket_base::shutdown_both, ignored);
+}
+
+}  // namespace sb::admin

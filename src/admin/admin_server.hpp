@@ -1,0 +1,52 @@
+// The admin listener (default 127.0.0.1:8091): a small HTTP/1.1 server for the control plane. It
+// serves the registry API under /v1 and parks its blocking queries. Beast parses here: the admin
+// path carries registrations and heartbeats, not proxied traffic, so clarity beats the proxy's
+// hand-tuned parser.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <random>
+
+#include "admin/blocking_queries.hpp"
+#include "core/io.hpp"
+#include "registry/api.hpp"
+
+namespace sb::admin {
+
+// Runs on the registry's thread: the io_context given is that thread's loop.
+class AdminServer {
+ public:
+  // `after_call` runs after every registry API call, before its answer is written: the control
+  // plane publishes the proxy's new snapshot there, so a 2xx means the proxy already routes by it.
+  AdminServer(asio::io_context& context, registry::RegistryApi& api, BlockingQueries& queries,
+              std::function<void()> after_call);
+
+  // Binds and listens; throws std::system_error.
+  void listen(const asio::ip::tcp::endpoint& endpoint);
+  asio::ip::tcp::endpoint local_endpoint() const { return acceptor_->local_endpoint(); }
+  void start();
+  // Registry thread: stop accepting, answer parked queries now, and close idle connections.
+  void stop();
+  // Any thread: blocking queries still parked (the shutdown waits for them to answer).
+  size_t parked() const { return parked_.load(std::memory_order_acquire); }
+
+ private:
+  Task<void> accept_loop();
+  Task<void> session(Socket socket);
+  Task<registry::ApiResponse> call_api(const registry::ApiRequest& request);
+  std::chrono::milliseconds jitter(std::chrono::milliseconds wait);
+
+  asio::io_context& context_;
+  registry::RegistryApi& api_;
+  BlockingQueries& queries_;
+  std::function<void()> after_call_;
+  std::optional<Acceptor> acceptor_;
+  std::minstd_rand random_{std::random_device{}()};
+  std::atomic<size_t> parked_{0};
+  bool stopping_ = false;
+};
+
+}  // namespace sb::admin

@@ -1,0 +1,59 @@
+// The control plane: the registry with its durable store, the admin listener, and the TTL clock,
+// all on one thread of their own; every registry change rebuilds the proxy's snapshot (only the
+// services that changed) and publishes it to the workers before the change is acknowledged.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#include "admin/admin_server.hpp"
+#include "admin/blocking_queries.hpp"
+#include "config/config.hpp"
+#include "core/snapshot_publisher.hpp"
+#include "proxy/snapshot.hpp"
+#include "proxy/snapshot_builder.hpp"
+#include "registry/api.hpp"
+#include "registry/clock.hpp"
+#include "registry/registry.hpp"
+#include "registry/store.hpp"
+
+namespace sb::admin {
+
+class ControlPlane {
+ public:
+  // Opens the store in config.registry.data_dir (one process per directory: a second one gets a
+  // ConfigError), loads every stored instance and publishes the first snapshot. Main thread.
+  ControlPlane(const config::Config& config, proxy::SnapshotBuilder& builder,
+               SnapshotPublisher<proxy::Snapshot>& snapshots);
+  ~ControlPlane();
+  ControlPlane(const ControlPlane&) = delete;
+  ControlPlane& operator=(const ControlPlane&) = delete;
+
+  // Main thread: binds the admin listener (ConfigError "admin.listen: ..." if it cannot) and
+  // starts the registry thread. Returns the bound address.
+  asio::ip::tcp::endpoint start();
+  // Main thread: stops accepting, answers parked blocking queries, and joins the thread.
+  void stop();
+
+ private:
+  void tick();
+  void publish_if_changed();
+
+  config::Config config_;
+  proxy::SnapshotBuilder& builder_;
+  SnapshotPublisher<proxy::Snapshot>& snapshots_;
+  int lock_fd_ = -1;  // flock on <data_dir>/LOCK, held for the life of the process
+  registry::SystemClock clock_;
+  std::unique_ptr<registry::Store> store_;
+  std::unique_ptr<registry::Registry> registry_;
+  std::unique_ptr<registry::RegistryApi> api_;
+  asio::io_context context_{1};
+  BlockingQueries queries_;
+  std::unique_ptr<AdminServer> admin_;
+  std::optional<Timer> tick_timer_;
+  bool changed_ = false;
+  std::thread thread_;
+};
+
+}  // namespace sb::admin

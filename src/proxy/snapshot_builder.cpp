@@ -1,0 +1,147 @@
+#include "proxy/snapshot_builder.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <optional>
+
+namespace sb::proxy {
+
+namespace {
+
+std::optional<boost::asio::ip::tcp::endpoint> resolve(const std::string& host, uint16_t port,
+                                                      std::string& error) {
+  boost::system::error_code ec;
+  const auto address = boost::asio::ip::make_address(host, ec);
+  if (!ec) return boost::asio::ip::tcp::endpoint{address, port};
+  boost::asio::io_context context;
+  boost::asio::ip::tcp::resolver resolver(context);
+  const auto results = resolver.resolve(host, std::to_string(port), ec);
+  if (ec || results.empty()) {
+    error = "cannot resolve '" + host + "': " + ec.message();
+    return std::nullopt;
+  }
+  return results.begin()->endpoint();
+}
+
+}  // namespace
+
+SnapshotBuilder::SnapshotBuilder(const config::Config& config, unsigned workers)
+    : config_(config), workers_(workers) {
+  for (size_t s = 0; s < config.services.size(); ++s) {
+    const config::ServiceConfig& sc = config.services[s];
+    Entry& entry = services_[sc.name];
+    entry.in_config = true;
+    entry.balance = sc.balance;
+    for (size_t i = 0; i < sc.instances.size(); ++i) {
+      const config::InstanceConfig& ic = sc.instances[i];
+      std::string error;
+      const auto endpoint = resolve(ic.address, ic.port, error);
+      if (!endpoint) {
+        throw config::ConfigError(
+            "services[" + std::to_string(s) + "].instances[" + std::to_string(i) + "]", error);
+      }
+      entry.static_instances.push_back(std::make_shared<upstream::Instance>(
+          ++last_instance_id_, ic.address, ic.port, *endpoint, ic.weight, workers_));
+    }
+    config_order_.push_back(sc.name);
+  }
+}
+
+std::shared_ptr<upstream::Instance> SnapshotBuilder::make_instance(const std::string& host,
+                                                                   uint16_t port, uint32_t weight) {
+  std::string error;
+  const auto endpoint = resolve(host, port, error);
+  if (!endpoint) {
+    spdlog::warn("registered instance {}:{} gets no traffic: {}", host, port, error);
+    return nullptr;
+  }
+  return std::make_shared<upstream::Instance>(++last_instance_id_, host, port, *endpoint, weight,
+                                              workers_);
+}
+
+void SnapshotBuilder::set_registered(std::string_view service,
+                                     std::span<const registry::InstanceView> instances) {
+  auto it = services_.find(service);
+  if (it == services_.end()) {
+    if (instances.empty()) return;
+    it = services_.emplace(std::string(service), Entry{}).first;
+  }
+  Entry& entry = it->second;
+  std::map<std::string, Registered, std::less<>> next;
+  for (const registry::InstanceView& view : instances) {
+    Registered r;
+    r.record = view.record;
+    r.routable = view.state == registry::InstanceState::kPassing;
+    // An instance whose address, port and weight are unchanged keeps its Instance object, and
+    // with it its counters and its pooled upstream connections.
+    const auto old = entry.registered.find(view.record.id);
+    if (old != entry.registered.end() && old->second.record.address == view.record.address &&
+        old->second.record.port == view.record.port &&
+        old->second.record.weight == view.record.weight) {
+      r.instance = old->second.instance;
+    } else {
+      r.instance = make_instance(view.record.address, view.record.port, view.record.weight);
+    }
+    next.emplace(view.record.id, std::move(r));
+  }
+  entry.registered = std::move(next);
+  entry.built.reset();
+  if (entry.registered.empty() && !entry.in_config) services_.erase(it);
+}
+
+std::shared_ptr<const Snapshot> SnapshotBuilder::build() {
+  auto snapshot = std::make_shared<Snapshot>();
+  snapshot->timeouts = config_.timeouts;
+  snapshot->limits = config_.limits;
+  snapshot->endpoints = config_.endpoints;
+
+  std::vector<const std::string*> order;
+  order.reserve(services_.size());
+  for (const std::string& name : config_order_) order.push_back(&name);
+  for (const auto& [name, entry] : services_) {
+    if (!entry.in_config) order.push_back(&name);
+  }
+  std::map<std::string_view, size_t> index_of;
+  for (const std::string* name : order) {
+    Entry& entry = services_.find(*name)->second;
+    if (!entry.built) {
+      std::vector<std::shared_ptr<upstream::Instance>> instances = entry.static_instances;
+      for (const auto& [id, r] : entry.registered) {
+        if (r.routable && r.instance) instances.push_back(r.instance);
+      }
+      entry.built =
+          std::make_shared<const Service>(*name, entry.balance, std::move(instances), workers_);
+    }
+    index_of.emplace(*name, snapshot->services.size());
+    snapshot->services.push_back(entry.built);
+  }
+
+  // Config routes first, so they win over declared ones with the same host and prefix.
+  for (const config::RouteConfig& rc : config_.routes) {
+    snapshot->routes.add({rc.host, rc.path_prefix, index_of.at(rc.service), rc.strip_prefix});
+  }
+  for (const auto& [name, entry] : services_) {
+    for (const auto& [id, r] : entry.registered) {
+      for (const registry::RouteDecl& decl : r.record.routes) {
+        if (!snapshot->routes.add({decl.host, decl.path_prefix, index_of.at(name), false})) {
+          const Route* owner = snapshot->match(decl.host, decl.path_prefix);
+          if (owner != nullptr && snapshot->services[owner->service]->name != name) {
+            spdlog::debug("route {}{} declared by {}/{} is already taken by service {}", decl.host,
+                          decl.path_prefix, name, id, snapshot->services[owner->service]->name);
+          }
+        }
+      }
+    }
+  }
+  return snapshot;
+}
+
+std::shared_ptr<const Snapshot> build_snapshot(const config::Config& config, unsigned workers) {
+  return SnapshotBuilder(config, workers).build();
+}
+
+}  // namespace sb::proxy

@@ -1,0 +1,63 @@
+// Builds the snapshots the workers route by, from the static config and the registry's live view:
+// a service's instances are its static ones plus its registered ones that are passing and not
+// draining; its routes are the config's plus those its instances declare (config routes win on a
+// conflict). Only the services that changed are rebuilt; the others, with their balancers and
+// instance counters, are shared with the previous snapshot.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+#include "proxy/snapshot.hpp"
+#include "registry/registry.hpp"
+
+namespace sb::proxy {
+
+// Runs on one thread (the registry's, after start-up).
+class SnapshotBuilder {
+ public:
+  // Resolves the static instances' host names once. Throws config::ConfigError naming the
+  // instance whose address does not resolve.
+  SnapshotBuilder(const config::Config& config, unsigned workers);
+
+  // The registry's instances of `service`, in every state (draining and critical ones still
+  // declare the service's routes, so requests get a 503 naming it rather than a 404). An empty
+  // list removes the service's registered part.
+  void set_registered(std::string_view service, std::span<const registry::InstanceView> instances);
+
+  std::shared_ptr<const Snapshot> build();
+
+ private:
+  struct Registered {
+    registry::InstanceRecord record;
+    bool routable = false;                         // passing and not draining
+    std::shared_ptr<upstream::Instance> instance;  // null if the address did not resolve
+  };
+  struct Entry {
+    bool in_config = false;
+    std::string balance = "round_robin";
+    std::vector<std::shared_ptr<upstream::Instance>> static_instances;
+    std::map<std::string, Registered, std::less<>> registered;  // by instance id
+    std::shared_ptr<const Service> built;                       // null: rebuild
+  };
+
+  std::shared_ptr<upstream::Instance> make_instance(const std::string& host, uint16_t port,
+                                                    uint32_t weight);
+
+  config::Config config_;  // timeouts, limits, endpoints and static routes
+  unsigned workers_;
+  uint64_t last_instance_id_ = 0;  // instance ids are unique for the life of the process
+  std::map<std::string, Entry, std::less<>> services_;
+  std::vector<std::string> config_order_;  // config services first, in config order
+};
+
+// A snapshot of a config alone (no registry).
+std::shared_ptr<const Snapshot> build_snapshot(const config::Config& config, unsigned workers);
+
+}  // namespace sb::proxy
