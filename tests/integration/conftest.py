@@ -50,9 +50,11 @@ def _stop_switchboard(sb: Switchboard):
 
 
 def _factories(procs: _Processes):
-    def switchboard(args=(), config=None, listen="127.0.0.1:0", wait=True, env=None):
+    def switchboard(args=(), config=None, listen="127.0.0.1:0", wait=True, env=None,
+                    admin="127.0.0.1:0", data_dir=None):
         sb = procs.add(Switchboard(procs.tmp_dir / f"switchboard-{next(procs.counter)}", args=args,
-                                   config=config, listen=listen, env=env))
+                                   config=config, listen=listen, env=env, admin=admin,
+                                   data_dir=data_dir))
         if wait:
             sb.wait_listening()
         return sb

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -211,7 +212,9 @@ def make_config(services, routes=None, threads=1, **sections):
     """A whole config dict: `services` is a list of service() entries; without `routes` every path
     goes to the first service. Extra keyword sections (timeouts, limits, ...) are copied as given."""
     cfg = {"threads": threads, "services": services}
-    cfg["routes"] = routes if routes is not None else [{"path_prefix": "/", "service": services[0]["name"]}]
+    if routes is None:  # a config for the registry alone may have no services
+        routes = [{"path_prefix": "/", "service": services[0]["name"]}] if services else []
+    cfg["routes"] = routes
     cfg.update(sections)
     # A short drain keeps teardown quick when a test leaves a request stuck in the proxy.
     cfg["timeouts"] = {"drain": "2s", **(cfg.get("timeouts") or {})}
@@ -365,6 +368,49 @@ class Switchboard:
         for f in (self._out, self._err):
             if not f.closed:
                 f.close()
+
+
+class AdminApi:
+    """Calls to a switchboard's admin API (/v1 registry routes) over one keep-alive connection.
+    call() returns (status, headers, parsed JSON body or None)."""
+
+    def __init__(self, port: int, timeout=10.0):
+        self.port = port
+        self.timeout = timeout
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+
+    def call(self, method, path, body=None, headers=None, timeout=None):
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+        conn = self.conn
+        if timeout is not None:  # a blocking query: its own connection with its own timeout
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            data = resp.read()
+        except (ConnectionError, http.client.HTTPException):
+            conn.close()
+            raise
+        finally:
+            if conn is not self.conn:
+                conn.close()
+        try:
+            parsed = json.loads(data) if data.strip() else None
+        except ValueError:
+            parsed = None
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, parsed
+
+    def register(self, service, id, address, port, **fields):
+        return self.call("PUT", f"/v1/services/{service}/instances/{id}",
+                         {"address": address, "port": port, **fields})
+
+    def instances(self, service):
+        status, _, body = self.call("GET", f"/v1/services/{service}")
+        return {i["id"]: i for i in body["instances"]} if status == 200 else {}
+
+    def close(self):
+        self.conn.close()
 
 
 def run_switchboard(args, timeout=5.0, cwd=None):
