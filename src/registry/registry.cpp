@@ -1,6 +1,8 @@
 // Registry: the in-memory instance lifecycle over a durable Store (see registry.hpp).
 #include "registry/registry.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <exception>
 #include <utility>
 
@@ -64,6 +66,8 @@ Result Registry::upsert(const InstanceRecord& record) {
       service_it = services_.emplace(record.service, Instances{}).first;
     }
     service_it->second.emplace(record.id, std::move(instance));
+    spdlog::info("registry: {}/{} registered at {}:{}", record.service, record.id, record.address,
+                 record.port);
     bump(record.service);
     notify(record.service);
     return Result::kCreated;
@@ -74,6 +78,8 @@ Result Registry::upsert(const InstanceRecord& record) {
   existing->last_heartbeat = now;
   existing->health = Health::kPassing;
   if (changed) {
+    spdlog::info("registry: {}/{} updated ({}:{}, passing)", record.service, record.id,
+                 record.address, record.port);
     bump(record.service);
     notify(record.service);
   }
@@ -86,6 +92,7 @@ Result Registry::heartbeat(std::string_view service, std::string_view id) {
   instance->last_heartbeat = clock_.now();
   if (instance->health == Health::kCritical) {
     instance->health = Health::kPassing;
+    spdlog::info("registry: {}/{} passing again (heartbeat)", service, id);
     bump(service);
     notify(service);
   }
@@ -111,6 +118,7 @@ Result Registry::set_draining(std::string_view service, std::string_view id, boo
     store_.put(stored);
   }
   instance->record.draining = draining;
+  spdlog::info("registry: {}/{} {}", service, id, draining ? "draining" : "undrained");
   bump(service);
   notify(service);
   return Result::kOk;
@@ -124,6 +132,7 @@ Result Registry::deregister(std::string_view service, std::string_view id) {
   store_.erase(service, id);  // may throw: memory unchanged; false (already gone) is fine
   // `service` may point into the entry erased below: keep a copy of the name.
   const std::string name(service);
+  spdlog::info("registry: {}/{} deregistered", name, id);
   service_it->second.erase(instance_it);
   if (service_it->second.empty()) services_.erase(service_it);
   bump(name);
@@ -150,6 +159,8 @@ void Registry::tick() {
           now - instance.last_heartbeat > *instance.record.ttl) {
         instance.health = Health::kCritical;
         instance.critical_since = instance.last_heartbeat + *instance.record.ttl;
+        spdlog::warn("registry: {}/{} critical: no heartbeat within its ttl", service,
+                     instance_it->first);
         bump(service);
         service_changed = true;
       }
@@ -162,6 +173,8 @@ void Registry::tick() {
           ++instance_it;
           continue;
         }
+        spdlog::warn("registry: {}/{} deregistered after {} ms critical", service,
+                     instance_it->first, deregister_after_.count());
         instance_it = instances.erase(instance_it);
         bump(service);
         service_changed = true;
