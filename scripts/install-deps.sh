@@ -7,12 +7,12 @@ packages=(
   # build
   cmake ninja-build ccache g++ clang-14 libclang-rt-14-dev pkg-config
   libboost1.81-dev node-llhttp libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
-  nlohmann-json3-dev libsqlite3-dev
+  nlohmann-json3-dev libsqlite3-dev libhiredis-dev
   # tests and benchmarks
   liburing-dev
   libgtest-dev libgmock-dev libbenchmark-dev clang-format-14
   nginx-light haproxy wrk curl procps util-linux python3-websockets python3-pytest python3-pytest-xdist
-  linux-perf
+  linux-perf redis-server
 )
 
 missing=()
@@ -28,8 +28,9 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts the nginx and haproxy services on install; tests run their own copies on ephemeral ports.
-for svc in nginx haproxy; do
+# Debian starts the nginx, haproxy and redis services on install; tests run their own copies on
+# ephemeral ports.
+for svc in nginx haproxy redis-server; do
   if command -v systemctl >/dev/null && systemctl is-active -q "$svc" 2>/dev/null; then $SUDO systemctl stop "$svc" || true; fi
   if [ -x "/etc/init.d/$svc" ]; then $SUDO "/etc/init.d/$svc" stop >/dev/null 2>&1 || true; fi
 done
