@@ -69,6 +69,7 @@ void AdminServer::stop() {
   ErrorCode ignored;
   if (acceptor_) acceptor_->close(ignored);
   queries_.wake_all();
+  for (Socket* socket : reading_) socket->close(ignored);
 }
 
 Task<void> AdminServer::accept_loop() {
@@ -123,14 +124,18 @@ Task<void> AdminServer::session(Socket socket) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(kMaxHead);
     parser.body_limit(kMaxBody);
+    if (stopping_) break;
     stream.expires_after(kIdleTimeout);
+    reading_.insert(&stream.socket());
     auto read = co_await http::async_read(stream, buffer, parser, use_task);
+    reading_.erase(&stream.socket());
     const ErrorCode read_error = std::get<0>(read);
     registry::ApiResponse answer;
     bool keep_alive = false;
     unsigned version = 11;
-    if (read_error == http::error::end_of_stream || read_error == beast::error::timeout ||
-        read_error == asio::error::connection_reset || read_error == asio::error::eof) {
+    if (stopping_ || read_error == http::error::end_of_stream ||
+        read_error == beast::error::timeout || read_error == asio::error::connection_reset ||
+        read_error == asio::error::eof) {
       break;
     } else if (read_error == http::error::body_limit) {
       answer = error_answer(413, "request body larger than 1 MiB");

@@ -9,6 +9,7 @@
 #include <functional>
 #include <optional>
 #include <random>
+#include <unordered_set>
 
 #include "admin/blocking_queries.hpp"
 #include "core/io.hpp"
@@ -28,7 +29,9 @@ class AdminServer {
   void listen(const asio::ip::tcp::endpoint& endpoint);
   asio::ip::tcp::endpoint local_endpoint() const { return acceptor_->local_endpoint(); }
   void start();
-  // Registry thread: stop accepting, answer parked queries now, and close idle connections.
+  // Registry thread: stop accepting, answer parked queries now, and close idle connections, so
+  // that every coroutine of this server ends and the io_context runs out of work. (Asio on
+  // io_uring must not destroy a socket with an operation pending after its service is gone.)
   void stop();
   // Any thread: blocking queries still parked (the shutdown waits for them to answer).
   size_t parked() const { return parked_.load(std::memory_order_acquire); }
@@ -46,6 +49,8 @@ class AdminServer {
   std::optional<Acceptor> acceptor_;
   std::minstd_rand random_{std::random_device{}()};
   std::atomic<size_t> parked_{0};
+  // Connections waiting for their next request; stop() closes them.
+  std::unordered_set<Socket*> reading_;
   bool stopping_ = false;
 };
 

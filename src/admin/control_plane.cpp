@@ -95,7 +95,10 @@ asio::ip::tcp::endpoint ControlPlane::start() {
   admin_->start();
   tick_timer_.emplace(context_);
   tick();
-  thread_ = std::thread([this] { context_.run(); });
+  thread_ = std::thread([this] {
+    context_.run();
+    ran_out_.set_value();
+  });
   return admin_->local_endpoint();
 }
 
@@ -105,12 +108,12 @@ void ControlPlane::stop() {
     admin_->stop();
     tick_timer_->cancel();
   });
-  // Parked blocking queries answer at once when woken; give them a moment to be written.
-  const auto deadline = std::chrono::steady_clock::now() + kStopGrace;
-  while (admin_->parked() > 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // Parked blocking queries answer at once when woken, idle connections close, and the loop runs
+  // out of work; only a client too slow to take its answer makes us stop the loop under it.
+  if (ran_out_.get_future().wait_for(kStopGrace) == std::future_status::timeout) {
+    spdlog::warn("admin: closing {} connection(s) still answering", admin_->parked());
+    context_.stop();
   }
-  context_.stop();
   thread_.join();
 }
 

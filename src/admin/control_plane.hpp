@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <future>
 #include <memory>
 #include <thread>
 
@@ -53,6 +54,7 @@ class ControlPlane {
   std::unique_ptr<AdminServer> admin_;
   std::optional<Timer> tick_timer_;
   bool changed_ = false;
+  std::promise<void> ran_out_;  // set when the registry thread's loop has no work left
   std::thread thread_;
 };
 
