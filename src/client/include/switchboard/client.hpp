@@ -4,12 +4,14 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace switchboard {
@@ -55,6 +57,8 @@ struct InstanceInfo {
   uint32_t weight = 1;
   std::vector<std::string> tags;
   std::map<std::string, std::string> meta;
+  std::optional<std::chrono::milliseconds> ttl;  // none: no expiry
+  std::vector<RouteSpec> routes;
   std::string state;  // "passing", "critical" or "draining"
   std::chrono::milliseconds last_heartbeat_ago{0};
 };
@@ -77,12 +81,18 @@ struct ClientOptions {
   std::chrono::milliseconds timeout = std::chrono::seconds(5);  // per call (plus a blocking wait)
 };
 
-// Blocking calls to the admin API. Thread-safe (each call opens its own connection).
+namespace detail {
+class CallCancel;
+}
+
+// Blocking calls to the admin API. Thread-safe (each call opens its own connection). Every call
+// throws ClientError when no admin address answers or one answers with an unexpected status.
 class AdminClient {
  public:
   explicit AdminClient(ClientOptions options = {});
 
-  void register_instance(const RegistrationSpec& spec);                // throws ClientError
+  // Returns the instance as the registry stored it.
+  InstanceInfo register_instance(const RegistrationSpec& spec);
   bool heartbeat(const std::string& service, const std::string& id);   // false: 404, re-register
   bool deregister(const std::string& service, const std::string& id);  // false: 404
   bool drain(const std::string& service, const std::string& id);       // false: 404
@@ -95,8 +105,13 @@ class AdminClient {
 
   const ClientOptions& options() const { return options_; }
 
+  // From any thread: calls in progress (a blocking query, say) end at once with ClientError, and
+  // so do later calls of this client (and of its copies). For shutting down a thread that waits.
+  void cancel();
+
  private:
   ClientOptions options_;
+  std::shared_ptr<detail::CallCancel> cancel_;
 };
 
 // Registers on construction (throws ClientError if that fails), heartbeats every ttl/3 on its
