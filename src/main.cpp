@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cli/commands.hpp"
 #include "config/config.hpp"
 #include "proxy/server.hpp"
 
@@ -113,10 +114,14 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--data-dir", flags.data_dir,
                         "Registry directory (default ./switchboard-data)");
   app.add_subcommand("version", "Print the version");
+  const sb::cli::ClientCommands client_commands(app);
 
-  const auto known = [](std::string_view word) { return word == "serve" || word == "version"; };
+  const auto known = [](std::string_view word) {
+    return word == "serve" || word == "version" || sb::cli::ClientCommands::is_command(word);
+  };
   if (argc > 1 && argv[1][0] != '-' && !known(argv[1])) {
-    std::fprintf(stderr, "switchboard: unknown command '%s' (commands: serve, version)\n", argv[1]);
+    std::fprintf(stderr, "switchboard: unknown command '%s' (commands: serve, version, %s)\n",
+                 argv[1], sb::cli::ClientCommands::names().c_str());
     return 2;
   }
   try {
@@ -129,6 +134,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "switchboard: %s\n", e.what());
     return 2;
   }
+  if (const std::optional<int> status = client_commands.run()) return *status;
   try {
     if (app.got_subcommand("version")) {
       std::puts("switchboard 0.1.0");
