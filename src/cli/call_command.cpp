@@ -120,7 +120,8 @@ void add_call_command(CLI::App& app, std::vector<Command>& commands) {
   command->add_option("PATH", flags->path, "Request target, e.g. /health?verbose=1")->required();
   command->add_option("-X,--request", flags->method, "Method (default GET, POST with -d)");
   command->add_option("-d,--data", flags->body, "Request body");
-  command->add_option("-H,--header", flags->headers, "Header 'Name: value' (repeatable)");
+  command->add_option("-H,--header", flags->headers, "Header 'Name: value' (repeatable)")
+      ->allow_extra_args(false);  // one value each: "-H 'A: b' SERVICE PATH" keeps its positionals
   command->add_option("-n,--count", flags->count,
                       "Send the request this many times, round robin (default 1)");
   add_common_flags(*command, flags->common);

@@ -90,13 +90,17 @@ void add_instance_commands(CLI::App& app, std::vector<Command>& commands) {
       ->required()
       ->check(CLI::Range(1, 65535));
   command->add_option("--weight", flags->weight, "Balancing weight, 1-1000 (default 1)");
-  command->add_option("--tag", flags->tags, "A tag (repeatable)");
-  command->add_option("--meta", flags->meta, "Metadata key=value (repeatable)");
+  // One value per occurrence: "--tag a SERVICE" must not swallow the positionals.
+  command->add_option("--tag", flags->tags, "A tag (repeatable)")->allow_extra_args(false);
+  command->add_option("--meta", flags->meta, "Metadata key=value (repeatable)")
+      ->allow_extra_args(false);
   command->add_option("--ttl", flags->ttl,
                       "Turn critical unless heartbeated within this, e.g. 10s (default: none, "
                       "the instance lives until deregistered)");
-  command->add_option("--route", flags->routes,
-                      "Route [host]/path-prefix to this service through the proxy (repeatable)");
+  command
+      ->add_option("--route", flags->routes,
+                   "Route [host]/path-prefix to this service through the proxy (repeatable)")
+      ->allow_extra_args(false);
   add_common_flags(*command, flags->common);
   commands.push_back({command, [flags] { run_register(*flags); }});
 

@@ -74,8 +74,9 @@ def registry(switchboard):
 
 
 def test_register_list_and_deregister(registry):
-    out = ok(registry.run("register", "web", "web-1", "--address", "127.0.0.1", "--port", "9101",
-                          "--weight", "3", "--tag", "blue", "--tag", "v2", "--meta", "zone=eu=1",
+    # Repeatable flags take one value each, so they may come before the positionals too.
+    out = ok(registry.run("register", "--tag", "blue", "web", "web-1", "--address", "127.0.0.1",
+                          "--port", "9101", "--weight", "3", "--tag", "v2", "--meta", "zone=eu=1",
                           "--ttl", "30s", "--route", "/api", "--route", "shop.example/cart"))
     assert out == "registered web/web-1 at 127.0.0.1:9101 (passing)\n"
     stored = registry.instance("web", "web-1")
@@ -226,7 +227,7 @@ def test_call_round_robins_over_passing_instances(registry, nginx_backends):
 def test_call_sends_method_headers_and_body(registry, echo_backend):
     echo = echo_backend("echo")
     ok(registry.run("register", "echo", "e1", "--address", "127.0.0.1", "--port", str(echo.port)))
-    out = ok(registry.run("call", "echo", "/submit?x=1", "-d", "hello", "-H", "X-Trace: abc",
+    out = ok(registry.run("call", "-H", "X-Trace: abc", "echo", "/submit?x=1", "-d", "hello",
                           "-H", "Content-Type: text/plain"))
     seen = json.loads(out)
     assert seen["method"] == "POST" and seen["target"] == "/submit?x=1"  # -d implies POST, as curl
