@@ -310,8 +310,9 @@ def _nofile_budget(conns):
     return want if hard == resource.RLIM_INFINITY else min(want, hard)
 
 
-def start_backends(tmp, ports, cpu, conns=4096):
-    """One nginx, one worker, listening on every port in `ports`."""
+def start_backends(tmp, ports, cpu, conns=4096, extra_locations=""):
+    """One nginx, one worker, listening on every port in `ports`. `extra_locations`: more nginx
+    `location` blocks for the server (registry_bench.py answers its routed prefixes this way)."""
     d = os.path.join(tmp, "backend")
     docroot = os.path.join(d, "www")
     os.makedirs(docroot)
@@ -331,6 +332,7 @@ http {{
         root {docroot};
         location = / {{ return 200 "{SMALL_BODY.strip()}\\n"; }}
         location = /lb-health {{ return 200 "ok\\n"; }}
+{extra_locations}
         location / {{ }}
     }}
 }}
@@ -444,7 +446,7 @@ def start_proxy(name, tmp, port, backends, cpu, path, conns=4096):
     switchboard is optional (it may not be built yet): a missing binary or a failed health check
     skips it; nginx or HAProxy failing is an error."""
     if name == "sb":
-        sb_path = env_str("SB", DEFAULT_SB)
+        sb_path = os.path.abspath(env_str("SB", DEFAULT_SB))  # it runs with its temp dir as cwd
         if not (os.path.isfile(sb_path) and os.access(sb_path, os.X_OK)):
             log(f"skipping switchboard: no executable at {sb_path} (build it, or set SB=...)")
             return None
