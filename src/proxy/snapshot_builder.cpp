@@ -89,6 +89,15 @@ void SnapshotBuilder::set_registered(std::string_view service,
     next.emplace(view.record.id, std::move(r));
   }
   entry.registered = std::move(next);
+  entry.declared_routes.clear();
+  for (const auto& [id, r] : entry.registered) {
+    for (const registry::RouteDecl& decl : r.record.routes) {
+      if (std::find(entry.declared_routes.begin(), entry.declared_routes.end(), decl) ==
+          entry.declared_routes.end()) {
+        entry.declared_routes.push_back(decl);
+      }
+    }
+  }
   entry.built.reset();
   if (entry.registered.empty() && !entry.in_config) services_.erase(it);
 }
@@ -99,40 +108,38 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::build() {
   snapshot->limits = config_.limits;
   snapshot->endpoints = config_.endpoints;
 
-  std::vector<const std::string*> order;
-  order.reserve(services_.size());
-  for (const std::string& name : config_order_) order.push_back(&name);
-  for (const auto& [name, entry] : services_) {
-    if (!entry.in_config) order.push_back(&name);
-  }
-  std::map<std::string_view, size_t> index_of;
-  for (const std::string* name : order) {
-    Entry& entry = services_.find(*name)->second;
+  // Config services first, in config order, then registered-only ones by name.
+  snapshot->services.reserve(services_.size());
+  const auto add_service = [&](const std::string& name, Entry& entry) {
     if (!entry.built) {
       std::vector<std::shared_ptr<upstream::Instance>> instances = entry.static_instances;
       for (const auto& [id, r] : entry.registered) {
         if (r.routable && r.instance) instances.push_back(r.instance);
       }
       entry.built =
-          std::make_shared<const Service>(*name, entry.balance, std::move(instances), workers_);
+          std::make_shared<const Service>(name, entry.balance, std::move(instances), workers_);
     }
-    index_of.emplace(*name, snapshot->services.size());
+    entry.index = snapshot->services.size();
     snapshot->services.push_back(entry.built);
+  };
+  for (const std::string& name : config_order_) add_service(name, services_.find(name)->second);
+  for (auto& [name, entry] : services_) {
+    if (!entry.in_config) add_service(name, entry);
   }
 
   // Config routes first, so they win over declared ones with the same host and prefix.
   for (const config::RouteConfig& rc : config_.routes) {
-    snapshot->routes.add({rc.host, rc.path_prefix, index_of.at(rc.service), rc.strip_prefix});
+    snapshot->routes.add(
+        {rc.host, rc.path_prefix, services_.find(rc.service)->second.index, rc.strip_prefix});
   }
   for (const auto& [name, entry] : services_) {
-    for (const auto& [id, r] : entry.registered) {
-      for (const registry::RouteDecl& decl : r.record.routes) {
-        if (!snapshot->routes.add({decl.host, decl.path_prefix, index_of.at(name), false})) {
-          const Route* owner = snapshot->match(decl.host, decl.path_prefix);
-          if (owner != nullptr && snapshot->services[owner->service]->name != name) {
-            spdlog::debug("route {}{} declared by {}/{} is already taken by service {}", decl.host,
-                          decl.path_prefix, name, id, snapshot->services[owner->service]->name);
-          }
+    for (const registry::RouteDecl& decl : entry.declared_routes) {
+      if (!snapshot->routes.add({decl.host, decl.path_prefix, entry.index, false})) {
+        const Route* owner = snapshot->match(decl.host, decl.path_prefix);
+        if (owner != nullptr && owner->service != entry.index) {
+          spdlog::debug("route {}{} declared by service {} is already taken by service {}",
+                        decl.host, decl.path_prefix, name,
+                        snapshot->services[owner->service]->name);
         }
       }
     }

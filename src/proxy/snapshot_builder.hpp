@@ -44,7 +44,11 @@ class SnapshotBuilder {
     std::string balance = "round_robin";
     std::vector<std::shared_ptr<upstream::Instance>> static_instances;
     std::map<std::string, Registered, std::less<>> registered;  // by instance id
-    std::shared_ptr<const Service> built;                       // null: rebuild
+    // The routes its instances declare, without repeats, in instance-id order: computed when
+    // the service changes, so a build walks services, not every instance of a large registry.
+    std::vector<registry::RouteDecl> declared_routes;
+    std::shared_ptr<const Service> built;  // null: rebuild
+    size_t index = 0;                      // in the snapshot being built
   };
 
   std::shared_ptr<upstream::Instance> make_instance(const std::string& host, uint16_t port,
