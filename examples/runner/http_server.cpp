@@ -58,11 +58,17 @@ JsonReply run_handler(const Route& route, const Request& request) {
 
 }  // namespace
 
+struct HttpServer::Connection {
+  explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
+  beast::tcp_stream stream;
+  bool busy = false;  // a request is being handled; touched only on the connection's strand
+};
+
 struct HttpServer::Impl {
   // Runs on the connection's strand; the handler of a blocking route runs on the worker pool
   // while this coroutine waits.
-  static asio::awaitable<void> serve(HttpServer& server, tcp::socket socket) {
-    beast::tcp_stream stream(std::move(socket));
+  static asio::awaitable<void> serve(HttpServer& server, std::shared_ptr<Connection> conn) {
+    beast::tcp_stream& stream = conn->stream;
     beast::flat_buffer buffer;
     for (;;) {
       http::request_parser<http::string_body> parser;
@@ -77,7 +83,7 @@ struct HttpServer::Impl {
         const bool client_gone =
             read_error == http::error::end_of_stream || read_error == beast::error::timeout ||
             read_error == asio::error::eof || read_error == asio::error::connection_reset ||
-            read_error == asio::error::operation_aborted;
+            read_error == asio::error::operation_aborted || !stream.socket().is_open();
         if (!client_gone) {
           Request bad;
           bad.version(11);
@@ -91,6 +97,7 @@ struct HttpServer::Impl {
         }
         break;
       }
+      conn->busy = true;
       const Request request = parser.release();
       const Route* blocking = nullptr;
       JsonReply reply = server.route(request, &blocking);
@@ -104,14 +111,20 @@ struct HttpServer::Impl {
             asio::use_awaitable);
       }
       auto res = to_response(reply, request);
+      if (server.is_stopping()) res.keep_alive(false);  // this answer is the connection's last
       stream.expires_after(kIoTimeout);
       auto written = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+      conn->busy = false;
       if (std::get<0>(written) || !res.keep_alive()) break;
     }
     beast::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream.socket().close(ignored);
+    std::lock_guard lock(server.connections_mutex_);
+    server.connections_.erase(conn.get());
   }
 
+  // Runs on accept_strand_, where stop() also closes the acceptor.
   static asio::awaitable<void> accept_loop(HttpServer& server) {
     for (;;) {
       // Each connection gets its own strand: its socket, its tcp_stream timer and its coroutine
@@ -120,12 +133,18 @@ struct HttpServer::Impl {
       auto accepted =
           co_await server.acceptor_.async_accept(socket, asio::as_tuple(asio::use_awaitable));
       const beast::error_code ec = std::get<0>(accepted);
-      if (ec == asio::error::operation_aborted) co_return;
+      if (ec == asio::error::operation_aborted || !server.acceptor_.is_open()) co_return;
       if (ec) continue;  // e.g. EMFILE, or a connection reset before accept
       beast::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      auto executor = socket.get_executor();
-      asio::co_spawn(executor, serve(server, std::move(socket)), asio::detached);
+      auto conn = std::make_shared<Connection>(std::move(socket));
+      {
+        std::lock_guard lock(server.connections_mutex_);
+        if (server.stopping_) co_return;  // closes the socket: stop() has taken its census
+        server.connections_.emplace(conn.get(), conn);
+      }
+      auto executor = conn->stream.get_executor();
+      asio::co_spawn(executor, serve(server, std::move(conn)), asio::detached);
     }
   }
 };
@@ -135,7 +154,8 @@ HttpServer::HttpServer(const std::string& host, uint16_t port, unsigned io_threa
     : io_thread_count_(io_threads == 0 ? 1 : io_threads),
       io_(static_cast<int>(io_thread_count_)),
       workers_(worker_threads == 0 ? 1 : worker_threads),
-      acceptor_(io_) {
+      accept_strand_(asio::make_strand(io_)),
+      acceptor_(accept_strand_) {
   const auto address = asio::ip::make_address(host == "localhost" ? "127.0.0.1" : host);
   const tcp::endpoint endpoint(address, port);
   acceptor_.open(endpoint.protocol());
@@ -150,20 +170,43 @@ HttpServer::~HttpServer() {
 
 void HttpServer::start(std::vector<Route> routes) {
   routes_ = std::move(routes);
-  asio::co_spawn(io_, Impl::accept_loop(*this), asio::detached);
+  asio::co_spawn(accept_strand_, Impl::accept_loop(*this), asio::detached);
   for (unsigned i = 0; i < io_thread_count_; ++i) io_threads_.emplace_back([this] { io_.run(); });
 }
 
+bool HttpServer::is_stopping() {
+  std::lock_guard lock(connections_mutex_);
+  return stopping_;
+}
+
+// Nothing is abandoned mid-flight: the I/O threads return from run() on their own once the
+// acceptor and every connection are closed, so no coroutine frame outlives the io_context's
+// services (destroying suspended frames in ~io_context touches services already gone).
 void HttpServer::stop() {
   if (stopped_) return;
   stopped_ = true;
-  io_.stop();
+  std::vector<std::shared_ptr<Connection>> open;
+  {
+    std::lock_guard lock(connections_mutex_);
+    stopping_ = true;
+    for (auto& [key, weak] : connections_) {
+      if (auto conn = weak.lock()) open.push_back(std::move(conn));
+    }
+  }
+  asio::post(accept_strand_, [this] {
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+  });
+  // On each connection's strand, so it cannot race the connection's coroutine: an idle one is
+  // closed now; a busy one sees is_stopping() and closes after writing its answer.
+  for (auto& conn : open) {
+    asio::post(conn->stream.get_executor(), [conn] {
+      if (conn->busy) return;
+      beast::error_code ignored;
+      conn->stream.socket().close(ignored);
+    });
+  }
   for (std::thread& t : io_threads_) t.join();
-  beast::error_code ignored;
-  acceptor_.close(ignored);  // no I/O thread left to race with
-  // Handlers already running finish (their completions queue on the stopped io_context and are
-  // destroyed with it); the ones not yet started are dropped.
-  workers_.stop();
   workers_.join();
 }
 

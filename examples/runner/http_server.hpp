@@ -4,14 +4,18 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 namespace runner {
@@ -46,14 +50,16 @@ class HttpServer {
 
   // Starts accepting and serving `routes` on the I/O threads. Call once.
   void start(std::vector<Route> routes);
-  // Stops the I/O threads (open connections are dropped) and waits for running handlers.
-  // Idempotent; called from the thread that called start().
+  // Stops accepting, closes idle connections, lets requests in progress finish and answer, and
+  // returns when every connection is gone. Idempotent; called from the thread that called start().
   void stop();
 
  private:
-  struct Impl;  // the accept and connection coroutines; nested, so they reach the members
+  struct Impl;        // the accept and connection coroutines; nested, so they reach the members
+  struct Connection;  // one client connection, shared by its coroutine and stop()
 
   JsonReply route(const Request& request, const Route** blocking_route) const;
+  bool is_stopping();
 
   std::vector<Route> routes_;
   unsigned io_thread_count_;
@@ -61,9 +67,16 @@ class HttpServer {
   // io_context, so it must outlive the pool.
   boost::asio::io_context io_;
   boost::asio::thread_pool workers_;
+  boost::asio::strand<boost::asio::io_context::executor_type> accept_strand_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::vector<std::thread> io_threads_;
   bool stopped_ = false;
+
+  // Open connections, for stop() to close. Registering a connection and setting stopping_ both
+  // happen under the mutex, so no connection accepted during stop() escapes being closed.
+  std::mutex connections_mutex_;
+  bool stopping_ = false;
+  std::unordered_map<const Connection*, std::weak_ptr<Connection>> connections_;
 };
 
 }  // namespace runner
