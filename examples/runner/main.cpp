@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -76,8 +77,8 @@ int run(const Flags& flags) {
                bound.port());
 
   std::optional<switchboard::Registration> registration;
+  switchboard::ClientOptions options;
   if (flags.admin != "off") {
-    switchboard::ClientOptions options;
     options.admin.clear();
     for (size_t start = 0; start <= flags.admin.size();) {
       const size_t comma = flags.admin.find(',', start);
@@ -114,7 +115,23 @@ int run(const Flags& flags) {
   // Deregister first, so the proxy and resolvers stop sending work here before the server stops.
   if (registration) {
     registration.reset();
-    spdlog::info("runner {} deregistered", id);
+    // The destructor swallows a failed deregistration (the TTL cleans up); ask, to log the truth.
+    options.timeout = std::chrono::seconds(2);
+    try {
+      const switchboard::InstanceList left = switchboard::AdminClient(options).instances("runner");
+      const bool still_there = std::any_of(left.instances.begin(), left.instances.end(),
+                                           [&](const auto& i) { return i.id == id; });
+      if (still_there) {
+        spdlog::warn("runner {} is still registered; the registry drops it after its ttl", id);
+      } else {
+        spdlog::info("runner {} deregistered", id);
+      }
+    } catch (const switchboard::ClientError& e) {
+      spdlog::warn(
+          "runner {}: registry unreachable at shutdown ({}); it drops this instance "
+          "after its ttl",
+          id, e.what());
+    }
   }
   server->stop();
   return 0;
@@ -142,6 +159,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
+  // hiredis writes with write(2): a Redis that went away must cost a failed call, not the process.
+  std::signal(SIGPIPE, SIG_IGN);
   auto logger = spdlog::stderr_color_mt("runner");
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
