@@ -1,8 +1,10 @@
+// Smooth weighted round robin (see round_robin.hpp).
 #include "balance/round_robin.hpp"
 
 namespace sb::balance {
 
-RoundRobin::RoundRobin(InstanceList instances) : current_(instances.size(), 0) {
+RoundRobin::RoundRobin(InstanceList instances, const Options& /*options*/)
+    : current_(instances.size(), 0) {
   weight_.reserve(instances.size());
   for (const auto& instance : instances) weight_.push_back(instance->weight());
 }
@@ -11,7 +13,7 @@ size_t RoundRobin::pick(const PickContext& context) {
   size_t best = kNoInstance;
   int64_t total = 0;
   for (size_t i = 0; i < weight_.size(); ++i) {
-    if (i < context.excluded.size() && context.excluded[i]) continue;
+    if (is_excluded(context, i)) continue;
     current_[i] += weight_[i];
     total += weight_[i];
     if (best == kNoInstance || current_[i] > current_[best]) best = i;

@@ -12,7 +12,7 @@ namespace sb::balance {
 
 class RoundRobin final : public Balancer {
  public:
-  explicit RoundRobin(InstanceList instances);
+  explicit RoundRobin(InstanceList instances, const Options& options = {});
   size_t pick(const PickContext& context) override;
 
  private:

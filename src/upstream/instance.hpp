@@ -33,6 +33,19 @@ class Instance {
   uint32_t weight() const { return weight_; }
 
   InstanceCounters& counters(unsigned worker) { return counters_[worker]; }
+
+  // Requests in flight to this instance from every worker (WebSocket tunnels count while open),
+  // for the load-aware algorithms: least_conn, p2c, ewma, hash with a balance factor. Counted
+  // only for services using one of them (balance::Needs), through ActiveRequest. A read-modify-
+  // write on a line of its own that every worker touches: relaxed, since it orders nothing else
+  // and a pick tolerates a count that is a request or two off.
+  int64_t active_requests() const { return active_.value.load(std::memory_order_relaxed); }
+  void add_active() { active_.value.fetch_add(1, std::memory_order_relaxed); }
+  void remove_active() { active_.value.fetch_sub(1, std::memory_order_relaxed); }
+  // The peak-EWMA latency estimate, packed in one word so it updates with one CAS (see
+  // balance/ewma.hpp); 0 until the first measurement.
+  std::atomic<uint64_t>& latency_estimate() { return latency_.value; }
+  const std::atomic<uint64_t>& latency_estimate() const { return latency_.value; }
   uint64_t requests() const;
   uint64_t responses(int status_class) const;  // 1..5
   uint64_t failures() const;
@@ -46,6 +59,42 @@ class Instance {
   uint32_t weight_;
   unsigned workers_;
   std::unique_ptr<InstanceCounters[]> counters_;
+  // Written by every worker, so each on a cache line of its own (no false sharing with the
+  // read-mostly fields above, nor with each other).
+  struct alignas(64) ActiveCount {
+    std::atomic<int64_t> value{0};
+  };
+  struct alignas(64) LatencyWord {
+    std::atomic<uint64_t> value{0};
+  };
+  ActiveCount active_;
+  LatencyWord latency_;
+};
+
+// One request (or tunnel) in flight to an instance, counted in its active_requests() for as long
+// as this object holds it: every way a request ends (response relayed, error, client gone,
+// coroutine destroyed) releases it, and a retry on another instance moves it. The instance must
+// outlive the holder (the request's snapshot keeps it). Single thread: the session's worker.
+class ActiveRequest {
+ public:
+  ActiveRequest() = default;
+  ~ActiveRequest() { release(); }
+  ActiveRequest(const ActiveRequest&) = delete;
+  ActiveRequest& operator=(const ActiveRequest&) = delete;
+
+  void assign(Instance& instance) {
+    release();
+    instance.add_active();
+    instance_ = &instance;
+  }
+  void release() {
+    if (instance_ == nullptr) return;
+    instance_->remove_active();
+    instance_ = nullptr;
+  }
+
+ private:
+  Instance* instance_ = nullptr;
 };
 
 }  // namespace sb::upstream

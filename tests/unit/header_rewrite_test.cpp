@@ -1,7 +1,6 @@
 // Unit tests for the heads the proxy writes and the small routing pieces around them:
 // src/http/header_rewrite (upstream request and client response heads, origin_form, target_path),
-// src/http/error_response, src/proxy/snapshot (Snapshot::match, strip_prefix) and
-// src/balance/round_robin (nginx's smooth weighted round robin).
+// src/http/error_response and src/proxy/snapshot (Snapshot::match, strip_prefix).
 #include "http/header_rewrite.hpp"
 
 #include <gmock/gmock.h>
@@ -9,29 +8,21 @@
 
 #include <algorithm>
 #include <array>
-#include <boost/asio/ip/address.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <map>
 #include <memory>
-#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "balance/balancer.hpp"
-#include "balance/round_robin.hpp"
 #include "config/config.hpp"
 #include "http/error_response.hpp"
 #include "http/message_parser.hpp"
 #include "proxy/snapshot_builder.hpp"
-#include "upstream/instance.hpp"
 
 namespace sb {
 namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using ::testing::Not;
 using ::testing::StartsWith;
 
 // A parsed message that owns its text (the parser's spans point into it).
@@ -543,98 +534,6 @@ TEST(StripPrefix, RemovesRoutePrefix) {
   EXPECT_EQ(proxy::strip_prefix("/a/b", "/"), "/a/b");
   EXPECT_EQ(proxy::strip_prefix("/other", "/api"), "/other");
   EXPECT_EQ(proxy::strip_prefix("/ap", "/api"), "/ap");
-}
-
-// --- round robin ---
-
-std::vector<std::shared_ptr<upstream::Instance>> instances(const std::vector<uint32_t>& weights) {
-  std::vector<std::shared_ptr<upstream::Instance>> out;
-  for (size_t i = 0; i < weights.size(); ++i) {
-    const auto port = static_cast<uint16_t>(9101 + i);
-    out.push_back(std::make_shared<upstream::Instance>(
-        i + 1, "127.0.0.1", port,
-        boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port),
-        weights[i], 1));
-  }
-  return out;
-}
-
-std::string picks(balance::Balancer& balancer, int n, std::span<const bool> excluded = {}) {
-  std::string out;
-  for (int i = 0; i < n; ++i) {
-    const size_t index = balancer.pick({excluded});
-    out.push_back(index == balance::kNoInstance ? '-' : static_cast<char>('a' + index));
-  }
-  return out;
-}
-
-TEST(RoundRobin, EqualWeightsRotateInOrder) {
-  const auto list = instances({1, 1, 1});
-  balance::RoundRobin rr(list);
-  const std::string sequence = picks(rr, 30);
-  std::string expected;
-  for (int i = 0; i < 10; ++i) expected += "abc";
-  EXPECT_EQ(sequence, expected);
-  std::map<char, int> counts;
-  for (char c : sequence) ++counts[c];
-  EXPECT_EQ(counts, (std::map<char, int>{{'a', 10}, {'b', 10}, {'c', 10}}));
-}
-
-TEST(RoundRobin, SmoothWeights) {
-  const auto list = instances({5, 1, 1});
-  balance::RoundRobin rr(list);
-  const std::string sequence = picks(rr, 7);
-  EXPECT_EQ(sequence, "aabacaa");  // nginx's smooth sequence
-  std::map<char, int> counts;
-  for (char c : sequence) ++counts[c];
-  EXPECT_EQ(counts, (std::map<char, int>{{'a', 5}, {'b', 1}, {'c', 1}}));
-  EXPECT_THAT(sequence, Not(HasSubstr("aaa")));  // never a burst of the heavy instance
-  // The cycle repeats.
-  EXPECT_EQ(picks(rr, 7), "aabacaa");
-  EXPECT_EQ(picks(rr, 7), "aabacaa");
-}
-
-TEST(RoundRobin, ExcludedInstancesAreSkipped) {
-  const auto list = instances({1, 1, 1});
-  balance::RoundRobin rr(list);
-  const std::array<bool, 3> exclude_b{false, true, false};
-  const std::string sequence = picks(rr, 10, exclude_b);
-  EXPECT_THAT(sequence, Not(HasSubstr("b")));
-  EXPECT_EQ(std::count(sequence.begin(), sequence.end(), 'a'), 5);
-  EXPECT_EQ(std::count(sequence.begin(), sequence.end(), 'c'), 5);
-}
-
-TEST(RoundRobin, ExcludedWeightedKeepsProportions) {
-  const auto list = instances({5, 1, 1});
-  balance::RoundRobin rr(list);
-  const std::array<bool, 3> exclude_a{true, false, false};
-  const std::string sequence = picks(rr, 10, exclude_a);
-  EXPECT_EQ(sequence, "bcbcbcbcbc");
-}
-
-TEST(RoundRobin, AllExcludedIsNoInstance) {
-  const auto list = instances({1, 2, 3});
-  balance::RoundRobin rr(list);
-  const std::array<bool, 3> all{true, true, true};
-  EXPECT_EQ(rr.pick({all}), balance::kNoInstance);
-  // And it does not disturb later picks.
-  EXPECT_NE(rr.pick({}), balance::kNoInstance);
-}
-
-TEST(RoundRobin, NoInstancesIsNoInstance) {
-  const std::vector<std::shared_ptr<upstream::Instance>> none;
-  balance::RoundRobin rr(none);
-  EXPECT_EQ(rr.pick({}), balance::kNoInstance);
-}
-
-TEST(RoundRobin, FactoryKnowsRoundRobin) {
-  const auto list = instances({1, 1});
-  EXPECT_TRUE(balance::is_known_algorithm("round_robin"));
-  EXPECT_FALSE(balance::is_known_algorithm("no_such_algorithm"));
-  auto balancer = balance::make_balancer("round_robin", list);
-  ASSERT_NE(balancer, nullptr);
-  EXPECT_EQ(picks(*balancer, 4), "abab");
-  EXPECT_EQ(balance::make_balancer("no_such_algorithm", list), nullptr);
 }
 
 }  // namespace

@@ -1,0 +1,34 @@
+// Power of two choices (Mitzenmacher, "The Power of Two Choices in Randomized Load Balancing",
+// 2001), weighted as HAProxy's `balance random(2)` does it (get_server_rnd in backend.c): two
+// weighted random draws, and the one with fewer active requests per unit of weight wins
+// (served_a * weight_b > served_b * weight_a keeps b; a tie goes to the second draw). Envoy's
+// least_request with choice_count 2 is the same idea. Counts are global across workers.
+#pragma once
+
+#include <vector>
+
+#include "balance/balancer.hpp"
+#include "balance/weighted_sampler.hpp"
+
+namespace sb::balance {
+
+// Two distinct draws when the service has two eligible instances (a repeat is drawn again a few
+// times, then accepted); kNoInstance in `first` when none is eligible. Shared with ewma.
+struct TwoChoices {
+  size_t first = kNoInstance;
+  size_t second = kNoInstance;
+};
+TwoChoices draw_two(const WeightedSampler& sampler, Random& random, const PickContext& context);
+
+class PowerOfTwo final : public Balancer {
+ public:
+  explicit PowerOfTwo(InstanceList instances, const Options& options = {});
+  size_t pick(const PickContext& context) override;
+
+ private:
+  std::vector<const upstream::Instance*> instances_;
+  WeightedSampler sampler_;
+  OwnedRandom random_;
+};
+
+}  // namespace sb::balance
