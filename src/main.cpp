@@ -106,7 +106,9 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--backends", flags.backends, "Quick start: host:port,host:port,...");
   serve_cmd->add_option("--threads", flags.threads, "Worker threads (default: one per core)")
       ->check(CLI::Range(1, 256));
-  serve_cmd->add_option("--balance", flags.balance, "Balancing algorithm (round_robin)");
+  serve_cmd->add_option(
+      "--balance", flags.balance,
+      "Balancing algorithm: round_robin, least_conn, ip_hash, random, p2c, ewma (hash: --config)");
   serve_cmd->add_option("--access-log", flags.access_log, "off, - (stdout) or a file path");
   serve_cmd->add_option("--log-level", flags.log_level, "trace, debug, info, warn, error, off");
   serve_cmd->add_option("--admin-listen", flags.admin_listen,

@@ -19,6 +19,10 @@
 #include <utility>
 #include <vector>
 
+#include "balance/balancer.hpp"
+#include "core/ip_address.hpp"
+#include "http/text.hpp"
+
 namespace sb::config {
 namespace {
 
@@ -180,10 +184,9 @@ constexpr Duration kMaxTimeout = std::chrono::hours(24 * 365);
 
 // ---- Schema tables ---------------------------------------------------------------------------
 
-// Names the balance/ factory can build today. The planned ones (least_conn, ip_hash, hash, random,
-// p2c, ewma) join this list as their implementations land, so a config never names an algorithm
-// the binary does not have.
-constexpr std::array<std::string_view, 1> kSupportedBalances{"round_robin"};
+// HAProxy's hash-balance-factor: over 100 (at 100 every instance is capped at exactly the average
+// and keys spill constantly); 0 turns it off. 1000 already allows ten times the average.
+constexpr Range kBalanceFactorRange{101, 1'000};
 
 constexpr std::array<std::string_view, 6> kLogLevels{"trace", "debug", "info",
                                                      "warn",  "error", "off"};
@@ -335,15 +338,31 @@ InstanceConfig parse_instance(const YAML::Node& node, const std::string& path) {
   return instance;
 }
 
+HashConfig parse_hash(const YAML::Node& node, const std::string& path) {
+  if (!node.IsMap()) fail(path, "expected a map with key and balance_factor");
+  check_keys(node, path, {"key", "balance_factor"});
+  HashConfig hash;
+  const std::string key_path = child(path, "key");
+  hash.key = parse_hash_key(key_path, read_string(require(node, path, "key"), key_path));
+  if (const auto factor = node["balance_factor"]) {
+    const std::string factor_path = child(path, "balance_factor");
+    const uint64_t value = read_count(factor, factor_path, {0, kBalanceFactorRange.hi});
+    if (value != 0) check_range(factor_path, value, kBalanceFactorRange);
+    hash.balance_factor = static_cast<uint32_t>(value);
+  }
+  return hash;
+}
+
 ServiceConfig parse_service(const YAML::Node& node, const std::string& path) {
   if (!node.IsMap()) fail(path, "expected a map");
-  check_keys(node, path, {"name", "balance", "instances"});
+  check_keys(node, path, {"name", "balance", "instances", "hash"});
   ServiceConfig service;
   service.name = read_string(require(node, path, "name"), child(path, "name"));
   if (const auto balance = node["balance"]) {
     service.balance = read_string(balance, child(path, "balance"));
   }
   service.instances = read_list(node["instances"], child(path, "instances"), parse_instance);
+  if (const auto hash = node["hash"]) service.hash = parse_hash(hash, child(path, "hash"));
   return service;
 }
 
@@ -464,9 +483,9 @@ Config parse_root(const YAML::Node& root, const std::string& source) {
   if (root.IsNull()) return config;  // an empty file: all defaults
   if (!root.IsMap()) fail(source, "expected a map of settings at the top level");
   check_keys(root, "", source,
-             std::initializer_list<std::string_view>{"listen", "threads", "log_level", "services",
-                                                     "routes", "timeouts", "limits", "access_log",
-                                                     "endpoints", "admin", "registry"});
+             std::initializer_list<std::string_view>{
+                 "listen", "threads", "log_level", "services", "routes", "timeouts", "limits",
+                 "access_log", "endpoints", "admin", "registry", "trusted_proxies"});
   if (const auto listen = root["listen"]) {
     config.listen = parse_endpoint("listen", read_string(listen, "listen"));
   }
@@ -482,6 +501,7 @@ Config parse_root(const YAML::Node& root, const std::string& source) {
   parse_endpoints(root["endpoints"], "endpoints", config.endpoints);
   parse_admin(root["admin"], "admin", config.admin);
   parse_registry(root["registry"], "registry", config.registry);
+  config.trusted_proxies = read_list(root["trusted_proxies"], "trusted_proxies", read_string);
   return config;
 }
 
@@ -559,7 +579,16 @@ void validate_services(const std::vector<ServiceConfig>& services) {
                                       item("services", j) + ")");
       }
     }
-    check_one_of(child(path, "balance"), service.balance, kSupportedBalances, "balance");
+    check_one_of(child(path, "balance"), service.balance, balance::algorithm_names(), "balance");
+    if (service.balance == "hash" && !service.hash) {
+      fail(child(path, "hash"),
+           "missing: balance: hash needs hash.key (header:NAME, "
+           "cookie:NAME, query:NAME or path)");
+    }
+    if (service.hash && service.balance != "hash") {
+      fail(child(path, "hash"),
+           "only used with balance: hash (balance is " + quoted(service.balance) + ")");
+    }
     for (size_t j = 0; j < service.instances.size(); ++j) {
       validate_instance(service.instances[j], item(child(path, "instances"), j));
     }
@@ -587,6 +616,16 @@ void validate_routes(const std::vector<RouteConfig>& routes,
     check_path(child(path, "path_prefix"), route.path_prefix);
     if (!has_service(services, route.service)) {
       fail(child(path, "service"), "unknown service " + quoted(route.service));
+    }
+  }
+}
+
+void validate_trusted_proxies(const std::vector<std::string>& proxies) {
+  for (size_t i = 0; i < proxies.size(); ++i) {
+    if (!Cidr::parse(proxies[i])) {
+      fail(item("trusted_proxies", i),
+           "expected an IP address or a CIDR range such as 10.0.0.0/8 (host bits zero), got " +
+               quoted(proxies[i]));
     }
   }
 }
@@ -683,6 +722,40 @@ uint64_t parse_size(const std::string& key, const std::string& text) {
   return number->value * unit;
 }
 
+HashKey parse_hash_key(const std::string& key, const std::string& text) {
+  const std::string_view view = text;
+  const std::string expected =
+      "expected header:NAME, cookie:NAME, query:NAME or path, got " + quoted(text);
+  HashKey out;
+  if (view == "path") {
+    out.source = HashKey::Source::kPath;
+    return out;
+  }
+  const size_t colon = view.find(':');
+  if (colon == std::string_view::npos) fail(key, expected);
+  const std::string_view source = view.substr(0, colon);
+  const std::string_view name = view.substr(colon + 1);
+  if (source == "header") {
+    out.source = HashKey::Source::kHeader;
+  } else if (source == "cookie") {
+    out.source = HashKey::Source::kCookie;
+  } else if (source == "query") {
+    out.source = HashKey::Source::kQuery;
+  } else {
+    fail(key, expected);
+  }
+  // Header and cookie names are tokens (RFC 9110 5.1, RFC 6265 4.1.1); a query parameter name
+  // is matched as written, so it only must not contain what separates parameters.
+  const bool valid =
+      !name.empty() &&
+      (out.source == HashKey::Source::kQuery
+           ? name.find_first_of("&=#? ") == std::string_view::npos
+           : std::all_of(name.begin(), name.end(), [](char c) { return http::is_token_char(c); }));
+  if (!valid) fail(key, "invalid name in " + quoted(text));
+  out.name = std::string(name);
+  return out;
+}
+
 Config parse_yaml(const std::string& text) {
   return parse_document(text, "config");
 }
@@ -724,6 +797,7 @@ void validate(const Config& config) {
   check_one_of("log_level", config.log_level, kLogLevels, "log level");
   validate_services(config.services);
   validate_routes(config.routes, config.services);
+  validate_trusted_proxies(config.trusted_proxies);
   validate_timeouts(config.timeouts);
   validate_limits(config.limits);
   validate_access_log(config.access_log);

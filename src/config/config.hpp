@@ -38,10 +38,27 @@ struct InstanceConfig {
   uint32_t weight = 1;  // 1-1000
 };
 
+// Where `balance: hash` takes a request's key from: `header:NAME`, `cookie:NAME`, `query:NAME` or
+// `path` in the config.
+struct HashKey {
+  enum class Source { kNone, kHeader, kCookie, kQuery, kPath };
+  Source source = Source::kNone;
+  std::string name;  // header, cookie or query parameter name; empty for kPath
+
+  bool operator==(const HashKey&) const = default;
+};
+
+// `hash:` of a service (only with `balance: hash`).
+struct HashConfig {
+  HashKey key;
+  uint32_t balance_factor = 0;  // bounded load in % of the average (HAProxy's); 0 = off, else >100
+};
+
 struct ServiceConfig {
   std::string name;                     // [a-z0-9][a-z0-9._-]{0,62}
-  std::string balance = "round_robin";  // only round_robin for now
+  std::string balance = "round_robin";  // an algorithm of balance/factory.cpp
   std::vector<InstanceConfig> instances;
+  std::optional<HashConfig> hash{};  // given exactly when balance is hash
 };
 
 struct RouteConfig {
@@ -107,6 +124,9 @@ struct Config {
   AccessLogConfig access_log;
   EndpointsConfig endpoints;
   std::string log_level = "info";
+  // Peers whose X-Forwarded-For is believed for the client address (ip_hash): addresses or CIDRs.
+  // Top level because it describes the network in front of the proxy, not any one service.
+  std::vector<std::string> trusted_proxies;
 };
 
 // Parses and validates a YAML document. Throws ConfigError naming the key.
@@ -119,6 +139,8 @@ Endpoint parse_endpoint(const std::string& key, const std::string& text);
 Duration parse_duration(const std::string& key, const std::string& text);
 // "32k", "1m", "4g", "1024". Throws ConfigError(key, ...).
 uint64_t parse_size(const std::string& key, const std::string& text);
+// "header:X-User", "cookie:session", "query:user", "path". Throws ConfigError(key, ...).
+HashKey parse_hash_key(const std::string& key, const std::string& text);
 
 // When no routes are given and exactly one service exists, sends every request ("/") to it.
 // parse_yaml calls it; call it too on a Config assembled by hand (the quick command-line flags).
