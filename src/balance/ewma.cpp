@@ -114,7 +114,7 @@ double Ewma::cost(size_t index, int64_t now_ns) const {
 
 size_t Ewma::pick(const PickContext& context) {
   const TwoChoices choices = draw_two(sampler_, random_.get(), context);
-  if (choices.first == kNoInstance || choices.second == choices.first) return choices.first;
+  if (choices.second == kNoInstance) return choices.first;
   const int64_t now = clock_.now_ns();
   return cost(choices.first, now) < cost(choices.second, now) ? choices.first : choices.second;
 }

@@ -3,22 +3,10 @@
 
 namespace sb::balance {
 
-namespace {
-
-constexpr int kRepeatRedraws = 3;
-
-}  // namespace
-
 TwoChoices draw_two(const WeightedSampler& sampler, Random& random, const PickContext& context) {
   TwoChoices choices;
   choices.first = sampler.sample(random, context);
-  if (choices.first == kNoInstance) return choices;
-  choices.second = sampler.sample(random, context);
-  // A repeat compares an instance with itself; draw again, but not forever (one eligible
-  // instance, or one that dwarfs the others by weight, repeats legitimately).
-  for (int i = 0; i < kRepeatRedraws && choices.second == choices.first; ++i) {
-    choices.second = sampler.sample(random, context);
-  }
+  if (choices.first != kNoInstance) choices.second = sampler.sample(random, context, choices.first);
   return choices;
 }
 
@@ -30,7 +18,7 @@ PowerOfTwo::PowerOfTwo(InstanceList instances, const Options& options)
 
 size_t PowerOfTwo::pick(const PickContext& context) {
   const TwoChoices choices = draw_two(sampler_, random_.get(), context);
-  if (choices.first == kNoInstance || choices.second == choices.first) return choices.first;
+  if (choices.second == kNoInstance) return choices.first;
   const size_t a = choices.first;
   const size_t b = choices.second;
   const int64_t load_a = instances_[a]->active_requests() * sampler_.weight(b);

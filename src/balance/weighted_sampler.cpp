@@ -34,21 +34,23 @@ size_t WeightedSampler::draw(Random& random) const {
   return std::upper_bound(cumulative_.begin(), cumulative_.end(), r) - cumulative_.begin();
 }
 
-size_t WeightedSampler::sample(Random& random, const PickContext& context) const {
+size_t WeightedSampler::sample(Random& random, const PickContext& context,
+                               size_t also_excluded) const {
   if (weights_.empty()) return kNoInstance;
+  const auto excluded = [&](size_t i) { return i == also_excluded || is_excluded(context, i); };
   for (int attempt = 0; attempt < kRedraws; ++attempt) {
     const size_t index = draw(random);
-    if (!is_excluded(context, index)) return index;
+    if (!excluded(index)) return index;
   }
   // Many exclusions: one exact draw over the eligible weights.
   uint64_t eligible = 0;
   for (size_t i = 0; i < weights_.size(); ++i) {
-    if (!is_excluded(context, i)) eligible += weights_[i];
+    if (!excluded(i)) eligible += weights_[i];
   }
   if (eligible == 0) return kNoInstance;
   uint64_t r = random.below(eligible);
   for (size_t i = 0; i < weights_.size(); ++i) {
-    if (is_excluded(context, i)) continue;
+    if (excluded(i)) continue;
     if (r < weights_[i]) return i;
     r -= weights_[i];
   }

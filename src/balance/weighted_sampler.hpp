@@ -29,8 +29,10 @@ class OwnedRandom {
 class WeightedSampler {
  public:
   explicit WeightedSampler(InstanceList instances);
-  // A weighted draw among the instances the context does not exclude, or kNoInstance.
-  size_t sample(Random& random, const PickContext& context) const;
+  // A weighted draw among the instances the context does not exclude, nor `also_excluded` (P2C's
+  // first choice, when drawing the second), or kNoInstance.
+  size_t sample(Random& random, const PickContext& context,
+                size_t also_excluded = kNoInstance) const;
   size_t size() const { return weights_.size(); }
   uint32_t weight(size_t index) const { return weights_[index]; }
 

@@ -78,6 +78,8 @@ std::string status_json(const Server& server) {
                              {"3xx", instance->responses(3)},
                              {"4xx", instance->responses(4)},
                              {"5xx", instance->responses(5)}}}});
+      // Only where the algorithm counts requests in flight; elsewhere a 0 would be a lie.
+      if (service.needs.active_requests) instances.back()["active"] = instance->active_requests();
     }
     services.push_back({{"name", service.name},
                         {"balance", service.balance},

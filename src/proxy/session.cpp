@@ -6,8 +6,11 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <cstring>
 
+#include "balance/ewma.hpp"
+#include "core/clock.hpp"
 #include "http/error_response.hpp"
 #include "http/header_rewrite.hpp"
+#include "proxy/balance_key.hpp"
 #include "proxy/lb_status.hpp"
 #include "proxy/server.hpp"
 #include "proxy/worker.hpp"
@@ -90,6 +93,7 @@ Session::Session(Worker& worker, Socket client)
   ErrorCode ec;
   const auto remote = client_.remote_endpoint(ec);
   if (!ec) {
+    peer_address_ = IpAddress::from(remote.address());
     const std::string ip = remote.address().to_string();
     client_ip_length_ = std::min(ip.size(), client_ip_.size() - 1);
     std::memcpy(client_ip_.data(), ip.data(), client_ip_length_);
@@ -297,12 +301,19 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
   }
 
   const std::span<bool> excluded = state_->excluded(service.instances.size());
+  needs_ = service.needs;
+  // The key is hashed once: a retry picks with the same key, and the head it came from is
+  // overwritten once the body streams.
+  const balance::PickContext context = pick_context(service, excluded);
+  // Counts this request (or tunnel) as active on its instance until proxy() ends, however it
+  // ends; a retry on another instance moves it.
+  upstream::ActiveRequest active;
   bool reused = false;
   for (int attempt = 0;; ++attempt) {
     if (!upstream_) {
       // Pick (again): an instance that refused is excluded, and the request, which reached no
       // upstream, goes to the next one (nginx's proxy_next_upstream error timeout).
-      const size_t index = service.balancer(worker_.index()).pick({excluded});
+      const size_t index = service.balancer(worker_.index()).pick(context);
       if (index == balance::kNoInstance) {
         const std::string detail =
             instance_
@@ -314,6 +325,7 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
       }
       excluded[index] = true;
       instance_ = service.instances[index];
+      if (needs_.active_requests) active.assign(*instance_);
       instance_->counters(worker_.index()).requests.add();
       if (worker_.access_log().enabled()) {
         AccessRecord::copy(state_->log.upstream, instance_->label());
@@ -354,6 +366,20 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
   }
 }
 
+balance::PickContext Session::pick_context(const Service& service,
+                                           std::span<const bool> excluded) const {
+  balance::PickContext context{excluded, std::nullopt};
+  if (service.needs.client_address) {
+    const IpAddress client =
+        client_address(peer_address_, state_->request, snapshot_->trusted_proxies);
+    context.key = balance::hash_key(client.bytes());
+  } else if (service.needs.request_key) {
+    const auto key = request_key(service.hash_key, state_->request);
+    if (key) context.key = balance::hash_key(*key);
+  }
+  return context;
+}
+
 Task<Session::Attempt> Session::exchange(bool reused) {
   const Snapshot& snapshot = worker_.snapshot();
   char* buffer = in_.get();
@@ -361,6 +387,7 @@ Task<Session::Attempt> Session::exchange(bool reused) {
   // A request that fits the first write can be sent again if the pooled connection was stale.
   const bool resendable = reused && state_->request.message_complete();
   const auto upstream_start = log_clock();
+  if (needs_.latency) upstream_sent_ = std::chrono::steady_clock::now();
 
   ErrorCode ec;
   const std::array<asio::const_buffer, 2> first{
@@ -492,6 +519,13 @@ Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
   }
 
   const int code = state_->response.status_code();
+  if (needs_.latency) {
+    // The final head's arrival is the latency EWMA learns from: it measures the instance, not
+    // the body's size or the client's speed.
+    const auto now = std::chrono::steady_clock::now();
+    const auto latency = std::chrono::duration_cast<std::chrono::nanoseconds>(now - upstream_sent_);
+    balance::record_latency(*instance_, latency.count(), MonotonicClock::to_ns(now));
+  }
   const bool tunnel_after = code == 101 && upgrade_;
   if (code == 101 && !upgrade_) {
     counters.failures.add();

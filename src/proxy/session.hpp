@@ -11,6 +11,7 @@
 #include "core/buffer_pool.hpp"
 #include "core/deadline.hpp"
 #include "core/io.hpp"
+#include "core/ip_address.hpp"
 #include "http/message_parser.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/request_state.hpp"
@@ -41,6 +42,7 @@ class Session {
   Task<bool> read_request_head();
   Task<Next> handle_request();
   Task<Next> proxy(size_t service_index, std::string_view target);
+  balance::PickContext pick_context(const Service& service, std::span<const bool> excluded) const;
   Task<Attempt> exchange(bool reused);
   Task<Next> relay_response(bool reused, bool& retry);
   Task<void> tunnel();
@@ -87,6 +89,10 @@ class Session {
   std::chrono::steady_clock::time_point started_;  // for the access log
   std::array<char, 48> client_ip_{};
   size_t client_ip_length_ = 0;
+  IpAddress peer_address_;  // the client's address in binary, for ip_hash
+  // What the service of the request in flight has the session do for its balancer.
+  balance::Needs needs_;
+  std::chrono::steady_clock::time_point upstream_sent_;  // for the EWMA latency (needs_.latency)
 };
 
 }  // namespace sb::proxy

@@ -1,13 +1,30 @@
+// Services (a name, its instances and one balancer per worker) and the snapshot that holds them.
 #include "proxy/snapshot.hpp"
+
+#include <stdexcept>
 
 namespace sb::proxy {
 
 Service::Service(std::string name_, std::string balance_,
-                 std::vector<std::shared_ptr<upstream::Instance>> instances_, unsigned workers)
+                 std::vector<std::shared_ptr<upstream::Instance>> instances_, unsigned workers,
+                 const std::optional<config::HashConfig>& hash)
     : name(std::move(name_)), balance(std::move(balance_)), instances(std::move(instances_)) {
+  balance::Options options;
+  options.shared = &shared_;
+  if (hash) {
+    hash_key = hash->key;
+    options.balance_factor = hash->balance_factor;
+  }
+  needs = balance::needs_of(balance, options);
+  // Without a configured key, hash has nothing to hash: every request would fall back to round
+  // robin, so skip the per-request key lookup too (config validation rules this out).
+  if (hash_key.source == config::HashKey::Source::kNone) needs.request_key = false;
   balancers_.reserve(workers);
   for (unsigned w = 0; w < workers; ++w) {
-    balancers_.push_back(balance::make_balancer(balance, instances));
+    balancers_.push_back(balance::make_balancer(balance, instances, options));
+    // Names come from validated config or the registry's checked meta; this is a programming
+    // error, not a user's.
+    if (!balancers_.back()) throw std::logic_error("unknown balancing algorithm '" + balance + "'");
   }
 }
 

@@ -11,6 +11,7 @@
 
 #include "balance/balancer.hpp"
 #include "config/config.hpp"
+#include "core/ip_address.hpp"
 #include "proxy/route_table.hpp"
 #include "upstream/instance.hpp"
 
@@ -18,9 +19,11 @@ namespace sb::proxy {
 
 struct Service {
   // The instances that get new requests (static ones, then registered ones that are passing and
-  // not draining); one balancer per worker over them.
+  // not draining); one balancer per worker over them. `hash` is the service's hash: section
+  // (balance: hash only).
   Service(std::string name, std::string balance,
-          std::vector<std::shared_ptr<upstream::Instance>> instances, unsigned workers);
+          std::vector<std::shared_ptr<upstream::Instance>> instances, unsigned workers,
+          const std::optional<config::HashConfig>& hash = std::nullopt);
 
   // Worker thread `worker` only: selection state (round robin's scores) is per worker, so picking
   // needs no lock. The balancer lives as long as the Service, so a request holding its snapshot
@@ -30,8 +33,12 @@ struct Service {
   std::string name;
   std::string balance;
   std::vector<std::shared_ptr<upstream::Instance>> instances;
+  // What the session does per request for this service's algorithm (count, time, hash).
+  balance::Needs needs;
+  config::HashKey hash_key;  // where `hash` takes the key from
 
  private:
+  balance::SharedTables shared_;  // before balancers_: they point into it while being built
   std::vector<std::unique_ptr<balance::Balancer>> balancers_;
 };
 
@@ -41,6 +48,7 @@ struct Snapshot {
   config::Timeouts timeouts;
   config::Limits limits;
   config::EndpointsConfig endpoints;
+  std::vector<Cidr> trusted_proxies;  // whose X-Forwarded-For ip_hash believes
 
   // `host` is the Host header (a port is ignored), `path` the request path.
   const Route* match(std::string_view host, std::string_view path) const {

@@ -36,6 +36,7 @@ SnapshotBuilder::SnapshotBuilder(const config::Config& config, unsigned workers)
     Entry& entry = services_[sc.name];
     entry.in_config = true;
     entry.balance = sc.balance;
+    entry.hash = sc.hash;
     for (size_t i = 0; i < sc.instances.size(); ++i) {
       const config::InstanceConfig& ic = sc.instances[i];
       std::string error;
@@ -89,6 +90,26 @@ void SnapshotBuilder::set_registered(std::string_view service,
     next.emplace(view.record.id, std::move(r));
   }
   entry.registered = std::move(next);
+  if (!entry.in_config) {
+    // A registered-only service balances as its instances' meta "balance" says (the first, by
+    // id, that names one) when that algorithm needs no config (hash needs a key); else round robin.
+    entry.balance = "round_robin";
+    for (const auto& [id, r] : entry.registered) {
+      const auto meta = r.record.meta.find("balance");
+      if (meta == r.record.meta.end()) continue;
+      if (balance::is_known_algorithm(meta->second) &&
+          !balance::needs_of(meta->second).request_key) {
+        entry.balance = meta->second;
+      } else if (meta->second != entry.ignored_balance) {
+        spdlog::warn(
+            "service {}: meta balance '{}' of instance {} ignored (unknown, or needs "
+            "config); balancing by round_robin",
+            service, meta->second, id);
+        entry.ignored_balance = meta->second;
+      }
+      break;
+    }
+  }
   entry.declared_routes.clear();
   for (const auto& [id, r] : entry.registered) {
     for (const registry::RouteDecl& decl : r.record.routes) {
@@ -107,6 +128,9 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::build() {
   snapshot->timeouts = config_.timeouts;
   snapshot->limits = config_.limits;
   snapshot->endpoints = config_.endpoints;
+  for (const std::string& proxy : config_.trusted_proxies) {
+    if (const auto cidr = Cidr::parse(proxy)) snapshot->trusted_proxies.push_back(*cidr);
+  }
 
   // Config services first, in config order, then registered-only ones by name.
   snapshot->services.reserve(services_.size());
@@ -116,8 +140,8 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::build() {
       for (const auto& [id, r] : entry.registered) {
         if (r.routable && r.instance) instances.push_back(r.instance);
       }
-      entry.built =
-          std::make_shared<const Service>(name, entry.balance, std::move(instances), workers_);
+      entry.built = std::make_shared<const Service>(name, entry.balance, std::move(instances),
+                                                    workers_, entry.hash);
     }
     entry.index = snapshot->services.size();
     snapshot->services.push_back(entry.built);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -42,6 +43,8 @@ class SnapshotBuilder {
   struct Entry {
     bool in_config = false;
     std::string balance = "round_robin";
+    std::optional<config::HashConfig> hash;  // config services only
+    std::string ignored_balance;             // a meta balance already warned about
     std::vector<std::shared_ptr<upstream::Instance>> static_instances;
     std::map<std::string, Registered, std::less<>> registered;  // by instance id
     // The routes its instances declare, without repeats, in instance-id order: computed when

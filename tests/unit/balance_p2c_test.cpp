@@ -49,15 +49,22 @@ TEST(PowerOfTwo, LoadIsPerUnitOfWeight) {
   EXPECT_EQ(picks(p2c, 1), "b");
 }
 
-TEST(PowerOfTwo, RepeatedDrawIsDrawnAgain) {
+TEST(PowerOfTwo, SecondChoiceIsAnotherInstance) {
   const auto list = equal_instances(3);
   ScriptedRandom random{1, 1, 1, 0};
   balance::Options options;
   options.random = &random;
   balance::PowerOfTwo p2c(list, options);
   set_active(*list[1], 2);
-  EXPECT_EQ(picks(p2c, 1), "a");  // b, b, b, then a: compared with b, a is idle
+  EXPECT_EQ(picks(p2c, 1), "a");  // b, then b again (taken), b, then a: idle, a wins
   EXPECT_EQ(random.left(), 0u);
+}
+
+TEST(PowerOfTwo, TwoInstancesAlwaysCompareBoth) {
+  const auto list = equal_instances(2);
+  balance::PowerOfTwo p2c(list);
+  set_active(*list[1], 1);
+  EXPECT_EQ(picks(p2c, 200), std::string(200, 'a'));
 }
 
 TEST(PowerOfTwo, SingleEligibleInstanceIsPicked) {
@@ -75,8 +82,8 @@ TEST(PowerOfTwo, AvoidsTheBusyInstanceMostOfTheTime) {
   set_active(*list[0], 50);
   int busy = 0;
   for (int i = 0; i < 10'000; ++i) busy += p2c.pick({}) == 0 ? 1 : 0;
-  // a wins only when drawn twice (a repeat survives three redraws): about never.
-  EXPECT_LT(busy, 20);
+  // The two choices are always distinct, so the busy one loses every comparison.
+  EXPECT_EQ(busy, 0);
 }
 
 }  // namespace
