@@ -7,6 +7,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
@@ -23,27 +24,28 @@ namespace http = boost::beast::http;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
 
-// Enrols one call's event loop with a CallCancel for as long as the call runs, so cancel() can
-// stop it; refuses to start a call once cancelled.
+// Enrols one call's abort function with a CallCancel for as long as the call runs, so cancel()
+// can reach it; refuses to start a call once cancelled.
 class CallScope {
  public:
-  CallScope(CallCancel* cancel, asio::io_context& loop) : cancel_(cancel), loop_(loop) {
+  CallScope(CallCancel* cancel, const std::function<void()>& abort)
+      : cancel_(cancel), abort_(abort) {
     if (cancel_ == nullptr) return;
     const std::lock_guard lock(cancel_->mutex_);
     if (cancel_->cancelled_) throw CallCancelled();
-    cancel_->running_.push_back(&loop_);
+    cancel_->running_.push_back(&abort_);
   }
   ~CallScope() {
     if (cancel_ == nullptr) return;
     const std::lock_guard lock(cancel_->mutex_);
-    std::erase(cancel_->running_, &loop_);
+    std::erase(cancel_->running_, &abort_);
   }
   CallScope(const CallScope&) = delete;
   CallScope& operator=(const CallScope&) = delete;
 
  private:
   CallCancel* cancel_;
-  asio::io_context& loop_;
+  const std::function<void()>& abort_;
 };
 
 namespace {
@@ -146,7 +148,7 @@ std::optional<std::string_view> HttpResponse::header(std::string_view name) cons
 void CallCancel::cancel() {
   const std::lock_guard lock(mutex_);
   cancelled_ = true;
-  for (asio::io_context* loop : running_) loop->stop();
+  for (const std::function<void()>* abort : running_) (*abort)();
 }
 
 bool CallCancel::cancelled() const {
@@ -156,10 +158,10 @@ bool CallCancel::cancelled() const {
 
 HttpResponse http_call(const HostPort& to, const HttpRequest& request,
                        std::chrono::milliseconds timeout, CallCancel* cancel, size_t body_limit) {
-  // Declared first, destroyed last: handlers still queued when the loop stops reference the
-  // objects below only by reference and are destroyed without running.
+  // Declared first, destroyed last: the loop runs until every operation has completed (the
+  // timeout and cancel() close the socket rather than abandon the loop), so nothing is pending
+  // when the objects below go.
   asio::io_context loop(1);
-  const CallScope scope(cancel, loop);
   tcp::resolver resolver(loop);
   tcp::socket socket(loop);
   asio::steady_timer deadline(loop);
@@ -184,6 +186,7 @@ HttpResponse http_call(const HostPort& to, const HttpRequest& request,
   Stage stage = Stage::kConnecting;
   bool done = false;
   bool timed_out = false;
+  bool aborted = false;
   error_code failure;
 
   const auto finish = [&](error_code ec) {
@@ -210,6 +213,19 @@ HttpResponse http_call(const HostPort& to, const HttpRequest& request,
     });
   };
 
+  // cancel() runs on another thread: it only posts, and the loop's thread does the closing.
+  const std::function<void()> abort = [&] {
+    asio::post(loop, [&] {
+      if (done) return;
+      aborted = true;
+      deadline.cancel();
+      resolver.cancel();
+      error_code ignored;
+      socket.close(ignored);
+    });
+  };
+  const CallScope scope(cancel, abort);
+
   deadline.expires_after(timeout);
   deadline.async_wait([&](error_code ec) {
     if (ec) return;  // cancelled: the exchange finished first
@@ -227,7 +243,7 @@ HttpResponse http_call(const HostPort& to, const HttpRequest& request,
   }
   loop.run();
 
-  if (!done) throw CallCancelled();  // only CallCancel::cancel stops the loop early
+  if (aborted) throw CallCancelled();
   const bool sent = stage != Stage::kConnecting;
   const std::string where = to.text() + ": ";
   if (timed_out) {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -12,10 +13,6 @@
 #include <string_view>
 #include <utility>
 #include <vector>
-
-namespace boost::asio {
-class io_context;
-}
 
 namespace switchboard::detail {
 
@@ -79,7 +76,10 @@ class CallCancel {
   friend class CallScope;
   mutable std::mutex mutex_;
   bool cancelled_ = false;
-  std::vector<boost::asio::io_context*> running_;  // the event loops of the calls in progress
+  // How to abort each call in progress: a function that asks the call's own event loop to close
+  // its socket, so the loop completes every operation before the call returns (io_uring may
+  // still be writing into a buffer the call owns until then; abandoning the loop is not safe).
+  std::vector<const std::function<void()>*> running_;
 };
 
 inline constexpr size_t kDefaultBodyLimit = 64 * 1024 * 1024;

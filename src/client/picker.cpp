@@ -56,7 +56,9 @@ bool InstancePicker::update(std::vector<InstanceInfo> instances) {
 
 size_t InstancePicker::pick(std::span<const bool> excluded) {
   if (balancer_ == nullptr || instances_.empty()) return kNone;
-  return balancer_->pick(sb::balance::PickContext{excluded});
+  sb::balance::PickContext context;
+  context.excluded = excluded;
+  return balancer_->pick(context);
 }
 
 }  // namespace switchboard::detail

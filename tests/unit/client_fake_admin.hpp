@@ -5,6 +5,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -49,8 +50,13 @@ class FakeAdmin {
     accept();
     thread_ = std::thread([this] { loop_.run(); });
   }
+  // Closes everything on the server's thread and lets the loop run out of work: a loop stopped
+  // with an accept pending would destroy that accept's socket after the socket service.
   ~FakeAdmin() {
-    loop_.stop();
+    boost::asio::post(loop_, [this] {
+      acceptor_.close();
+      hung_.clear();
+    });
     thread_.join();
   }
   FakeAdmin(const FakeAdmin&) = delete;
