@@ -353,9 +353,55 @@ HashConfig parse_hash(const YAML::Node& node, const std::string& path) {
   return hash;
 }
 
+// `health: {max_fails: 3, fail_timeout: 30s, fail_on: [error, timeout, 502], panic_threshold: 50}`
+HealthConfig parse_health(const YAML::Node& node, const std::string& path) {
+  HealthConfig health;
+  if (!open_map(node, path)) return health;
+  check_keys(node, path, {"max_fails", "fail_timeout", "fail_on", "panic_threshold"});
+  if (const auto v = node["max_fails"]) {
+    health.max_fails =
+        static_cast<uint32_t>(read_count(v, child(path, "max_fails"), Range{0, 1000}));
+  }
+  if (const auto v = node["fail_timeout"]) {
+    health.fail_timeout = read_duration(v, child(path, "fail_timeout"));
+    if (health.fail_timeout <= Duration::zero() || health.fail_timeout > std::chrono::hours(1)) {
+      fail(child(path, "fail_timeout"),
+           format_duration(health.fail_timeout) + " is out of range 1ms-1h");
+    }
+  }
+  if (const auto v = node["panic_threshold"]) {
+    health.panic_threshold =
+        static_cast<uint32_t>(read_count(v, child(path, "panic_threshold"), Range{0, 100}));
+  }
+  if (const auto v = node["fail_on"]) {
+    const std::string key = child(path, "fail_on");
+    if (!v.IsSequence()) fail(key, "expected a list such as [error, timeout, 502]");
+    health.fail_on = 0;
+    for (size_t i = 0; i < v.size(); ++i) {
+      const std::string word = read_string(v[i], item(key, i));
+      static constexpr std::array<std::pair<std::string_view, uint32_t>, 6> kWords{{
+          {"error", HealthConfig::kFailOnError},
+          {"timeout", HealthConfig::kFailOnTimeout},
+          {"500", HealthConfig::kFailOn500},
+          {"502", HealthConfig::kFailOn502},
+          {"503", HealthConfig::kFailOn503},
+          {"504", HealthConfig::kFailOn504},
+      }};
+      const auto it = std::find_if(kWords.begin(), kWords.end(),
+                                   [&](const auto& entry) { return entry.first == word; });
+      if (it == kWords.end()) {
+        fail(item(key, i),
+             "unknown failure " + quoted(word) + " (expected error, timeout, 500, 502, 503, 504)");
+      }
+      health.fail_on |= it->second;
+    }
+  }
+  return health;
+}
+
 ServiceConfig parse_service(const YAML::Node& node, const std::string& path) {
   if (!node.IsMap()) fail(path, "expected a map");
-  check_keys(node, path, {"name", "balance", "instances", "hash"});
+  check_keys(node, path, {"name", "balance", "instances", "hash", "health"});
   ServiceConfig service;
   service.name = read_string(require(node, path, "name"), child(path, "name"));
   if (const auto balance = node["balance"]) {
@@ -363,6 +409,7 @@ ServiceConfig parse_service(const YAML::Node& node, const std::string& path) {
   }
   service.instances = read_list(node["instances"], child(path, "instances"), parse_instance);
   if (const auto hash = node["hash"]) service.hash = parse_hash(hash, child(path, "hash"));
+  service.health = parse_health(node["health"], child(path, "health"));
   return service;
 }
 

@@ -54,11 +54,44 @@ struct HashConfig {
   uint32_t balance_factor = 0;  // bounded load in % of the average (HAProxy's); 0 = off, else >100
 };
 
+// Passive health (nginx's max_fails / fail_timeout) and panic mode (Envoy's panic threshold).
+struct HealthConfig {
+  // What counts as a failed attempt: bits of kFailOn*.
+  static constexpr uint32_t kFailOnError = 1;    // connect refused/reset, garbage, truncation
+  static constexpr uint32_t kFailOnTimeout = 2;  // connect or response timeout
+  static constexpr uint32_t kFailOn500 = 4;
+  static constexpr uint32_t kFailOn502 = 8;
+  static constexpr uint32_t kFailOn503 = 16;
+  static constexpr uint32_t kFailOn504 = 32;
+
+  uint32_t max_fails = 1;  // 0: passive health off
+  Duration fail_timeout{10'000};
+  uint32_t fail_on = kFailOnError | kFailOnTimeout;
+  uint32_t panic_threshold = 50;  // percent healthy below which every instance is used
+
+  // Whether a response with this status counts as a failure.
+  bool fails_on_status(int status) const {
+    switch (status) {
+      case 500:
+        return (fail_on & kFailOn500) != 0;
+      case 502:
+        return (fail_on & kFailOn502) != 0;
+      case 503:
+        return (fail_on & kFailOn503) != 0;
+      case 504:
+        return (fail_on & kFailOn504) != 0;
+      default:
+        return false;
+    }
+  }
+};
+
 struct ServiceConfig {
   std::string name;                     // [a-z0-9][a-z0-9._-]{0,62}
   std::string balance = "round_robin";  // an algorithm of balance/factory.cpp
   std::vector<InstanceConfig> instances;
   std::optional<HashConfig> hash{};  // given exactly when balance is hash
+  HealthConfig health{};
 };
 
 struct RouteConfig {

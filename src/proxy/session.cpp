@@ -1,6 +1,7 @@
 #include "proxy/session.hpp"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -8,6 +9,7 @@
 
 #include "balance/ewma.hpp"
 #include "core/clock.hpp"
+#include "health/eligibility.hpp"
 #include "http/error_response.hpp"
 #include "http/header_rewrite.hpp"
 #include "proxy/balance_key.hpp"
@@ -302,6 +304,11 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
 
   const std::span<bool> excluded = state_->excluded(service.instances.size());
   needs_ = service.needs;
+  health_ = &service.health;
+  if (service.health.max_fails > 0) {
+    health::exclude_unhealthy(service.instances, excluded, CoarseClock::now(),
+                              service.health.panic_threshold);
+  }
   // The key is hashed once: a retry picks with the same key, and the head it came from is
   // overwritten once the body streams.
   const balance::PickContext context = pick_context(service, excluded);
@@ -339,6 +346,7 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
         const bool connected = co_await connect_upstream(*instance_);
         if (!connected) {
           instance_->counters(worker_.index()).failures.add();
+          note_failure(deadline_.expired());
           continue;
         }
       }
@@ -358,7 +366,10 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
       close_upstream();
       reused = false;
       const bool connected = co_await connect_upstream(*instance_);
-      if (!connected) instance_->counters(worker_.index()).failures.add();
+      if (!connected) {
+        instance_->counters(worker_.index()).failures.add();
+        note_failure(deadline_.expired());
+      }
       if (worker_.access_log().enabled()) ++state_->log.attempts;
       continue;
     }
@@ -398,6 +409,7 @@ Task<Session::Attempt> Session::exchange(bool reused) {
   if (ec) {
     if (resendable && !deadline_.expired()) co_return Attempt::kRetryOnFreshConnection;
     instance_->counters(worker_.index()).failures.add();
+    note_failure(deadline_.expired());
     close_upstream();
     co_await reject(deadline_.expired() ? 504 : 502, "upstream connection failed", true);
     co_return Attempt::kClose;
@@ -426,6 +438,7 @@ Task<Session::Attempt> Session::exchange(bool reused) {
     co_await write_all(*upstream_, std::string_view(buffer, parsed_), ec);
     if (ec) {
       instance_->counters(worker_.index()).failures.add();
+      note_failure(false);
       close_upstream();
       co_await reject(502, "upstream connection failed while sending the body", true);
       co_return Attempt::kClose;
@@ -471,8 +484,9 @@ Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
           co_return Next::kClose;
         }
         counters.failures.add();
-        close_upstream();
         const bool timed_out = ec && deadline_.expired();
+        note_failure(timed_out);
+        close_upstream();
         const Next answered = co_await reject(
             timed_out ? 504 : 502,
             timed_out ? "upstream timed out" : "upstream closed the connection before responding",
@@ -487,6 +501,7 @@ Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
     const http::ParseStatus status = state_->response.feed(buffer + parsed, end - parsed);
     if (status == http::ParseStatus::kError) {
       counters.failures.add();
+      note_failure(false);
       close_upstream();
       const Next answered = co_await reject(502, "upstream sent a malformed response", false);
       co_return answered;
@@ -495,6 +510,7 @@ Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
     if (status == http::ParseStatus::kNeedMore) {
       if (end == size) {
         counters.failures.add();
+        note_failure(false);
         close_upstream();
         const Next answered = co_await reject(502, "upstream response head too large", false);
         co_return answered;
@@ -534,6 +550,7 @@ Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
     co_return answered;
   }
   counters.responses[std::clamp(code / 100, 1, 5) - 1].add();
+  note_response(code);
   if (worker_.access_log().enabled()) state_->log.status = static_cast<uint32_t>(code);
   // An HTTP/1.0 client cannot read chunked coding: it gets the decoded body, ended by the close.
   const bool dechunk = client_http10_ && state_->response.chunked();
@@ -615,6 +632,31 @@ Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
     close_upstream();
   }
   co_return close_client ? Next::kClose : Next::kKeepGoing;
+}
+
+void Session::note_failure(bool timed_out) {
+  if (health_ == nullptr || health_->max_fails == 0) return;
+  const uint32_t kind =
+      timed_out ? config::HealthConfig::kFailOnTimeout : config::HealthConfig::kFailOnError;
+  if ((health_->fail_on & kind) == 0) return;
+  if (instance_->passive().record_failure(CoarseClock::now(),
+                                          {health_->max_fails, health_->fail_timeout})) {
+    spdlog::warn("instance {} marked down for {} ms: {} failure(s) within fail_timeout",
+                 instance_->label(), health_->fail_timeout.count(), health_->max_fails);
+  }
+}
+
+void Session::note_response(int status) {
+  if (health_ == nullptr || health_->max_fails == 0) return;
+  if (!health_->fails_on_status(status)) {
+    instance_->passive().record_success();
+    return;
+  }
+  if (instance_->passive().record_failure(CoarseClock::now(),
+                                          {health_->max_fails, health_->fail_timeout})) {
+    spdlog::warn("instance {} marked down for {} ms: answered {}", instance_->label(),
+                 health_->fail_timeout.count(), status);
+  }
 }
 
 Task<void> Session::tunnel() {

@@ -46,6 +46,10 @@ class Session {
   Task<Attempt> exchange(bool reused);
   Task<Next> relay_response(bool reused, bool& retry);
   Task<void> tunnel();
+  // Passive health of the instance in flight: an attempt failed (connect, reset, garbage,
+  // timeout), or a final response head arrived (a failure too if its status is in fail_on).
+  void note_failure(bool timed_out);
+  void note_response(int status);
   Task<Next> respond_local(int status, std::string_view content_type, std::string_view body,
                            bool close);
   Task<Next> reject(int status, std::string_view detail, bool close);
@@ -93,6 +97,8 @@ class Session {
   // What the service of the request in flight has the session do for its balancer.
   balance::Needs needs_;
   std::chrono::steady_clock::time_point upstream_sent_;  // for the EWMA latency (needs_.latency)
+  // The passive-health policy of the request's service (its snapshot keeps it alive).
+  const config::HealthConfig* health_ = nullptr;
 };
 
 }  // namespace sb::proxy

@@ -7,8 +7,11 @@ namespace sb::proxy {
 
 Service::Service(std::string name_, std::string balance_,
                  std::vector<std::shared_ptr<upstream::Instance>> instances_, unsigned workers,
-                 const std::optional<config::HashConfig>& hash)
-    : name(std::move(name_)), balance(std::move(balance_)), instances(std::move(instances_)) {
+                 const std::optional<config::HashConfig>& hash, const config::HealthConfig& health_)
+    : name(std::move(name_)),
+      balance(std::move(balance_)),
+      instances(std::move(instances_)),
+      health(health_) {
   balance::Options options;
   options.shared = &shared_;
   if (hash) {

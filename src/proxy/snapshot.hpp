@@ -23,7 +23,8 @@ struct Service {
   // (balance: hash only).
   Service(std::string name, std::string balance,
           std::vector<std::shared_ptr<upstream::Instance>> instances, unsigned workers,
-          const std::optional<config::HashConfig>& hash = std::nullopt);
+          const std::optional<config::HashConfig>& hash = std::nullopt,
+          const config::HealthConfig& health = {});
 
   // Worker thread `worker` only: selection state (round robin's scores) is per worker, so picking
   // needs no lock. The balancer lives as long as the Service, so a request holding its snapshot
@@ -36,6 +37,7 @@ struct Service {
   // What the session does per request for this service's algorithm (count, time, hash).
   balance::Needs needs;
   config::HashKey hash_key;  // where `hash` takes the key from
+  config::HealthConfig health;
 
  private:
   balance::SharedTables shared_;  // before balancers_: they point into it while being built

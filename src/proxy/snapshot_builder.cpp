@@ -37,6 +37,7 @@ SnapshotBuilder::SnapshotBuilder(const config::Config& config, unsigned workers)
     entry.in_config = true;
     entry.balance = sc.balance;
     entry.hash = sc.hash;
+    entry.health = sc.health;
     for (size_t i = 0; i < sc.instances.size(); ++i) {
       const config::InstanceConfig& ic = sc.instances[i];
       std::string error;
@@ -141,7 +142,7 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::build() {
         if (r.routable && r.instance) instances.push_back(r.instance);
       }
       entry.built = std::make_shared<const Service>(name, entry.balance, std::move(instances),
-                                                    workers_, entry.hash);
+                                                    workers_, entry.hash, entry.health);
     }
     entry.index = snapshot->services.size();
     snapshot->services.push_back(entry.built);

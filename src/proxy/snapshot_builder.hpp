@@ -44,6 +44,7 @@ class SnapshotBuilder {
     bool in_config = false;
     std::string balance = "round_robin";
     std::optional<config::HashConfig> hash;  // config services only
+    config::HealthConfig health;             // defaults for registered-only services
     std::string ignored_balance;             // a meta balance already warned about
     std::vector<std::shared_ptr<upstream::Instance>> static_instances;
     std::map<std::string, Registered, std::less<>> registered;  // by instance id

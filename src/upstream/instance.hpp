@@ -10,6 +10,7 @@
 #include <string>
 
 #include "core/counter.hpp"
+#include "health/passive_health.hpp"
 
 namespace sb::upstream {
 
@@ -33,6 +34,9 @@ class Instance {
   uint32_t weight() const { return weight_; }
 
   InstanceCounters& counters(unsigned worker) { return counters_[worker]; }
+  // Shared by every worker; relaxed atomics (see passive_health.hpp).
+  health::PassiveHealth& passive() { return passive_; }
+  const health::PassiveHealth& passive() const { return passive_; }
 
   // Requests in flight to this instance from every worker (WebSocket tunnels count while open),
   // for the load-aware algorithms: least_conn, p2c, ewma, hash with a balance factor. Counted
@@ -69,6 +73,8 @@ class Instance {
   };
   ActiveCount active_;
   LatencyWord latency_;
+  // Written by workers on failures only, on a cache line of its own.
+  alignas(64) health::PassiveHealth passive_;
 };
 
 // One request (or tunnel) in flight to an instance, counted in its active_requests() for as long

@@ -88,6 +88,12 @@ BAD_CONFIGS = [
     (("log_level", "chatty"), "log_level", None),
     (("access_log.format", "xml"), "access_log.format", None),
     (("endpoints.health_path", "no-slash"), "endpoints.health_path", None),
+    (("services.0.health.fail_on", ["error", "418"]), "services[0].health.fail_on[1]", "418"),
+    (("services.0.health.panic_threshold", 150), "services[0].health.panic_threshold", "150"),
+    (("services.0.health.fail_timeout", "0s"), "services[0].health.fail_timeout", None),
+    (("services.0.health.max_tries", 3), "services[0].health", "max_tries"),
+    (("registry.deregister_after", "0s"), "registry.deregister_after", None),
+    (("admin.listen", "nowhere"), "admin.listen", None),
     (("timeouts.bogus_timeout", "1s"), "bogus_timeout", None),  # unknown keys are typos, not silence
     (("servicez", []), "servicez", None),
 ]

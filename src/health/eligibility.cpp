@@ -1,0 +1,28 @@
+#include "health/eligibility.hpp"
+
+#include <algorithm>
+
+namespace sb::health {
+
+Eligibility exclude_unhealthy(std::span<const std::shared_ptr<upstream::Instance>> instances,
+                              std::span<bool> excluded, CoarseClock::time_point now,
+                              uint32_t panic_threshold_percent) {
+  Eligibility result;
+  if (instances.size() <= 1) {
+    result.healthy = instances.size();
+    return result;
+  }
+  for (size_t i = 0; i < instances.size(); ++i) {
+    excluded[i] = instances[i]->passive().down(now);
+    if (!excluded[i]) ++result.healthy;
+  }
+  const bool below_threshold =
+      result.healthy * 100 < static_cast<size_t>(panic_threshold_percent) * instances.size();
+  if (below_threshold || result.healthy == 0) {
+    std::fill(excluded.begin(), excluded.end(), false);
+    result.panic = true;
+  }
+  return result;
+}
+
+}  // namespace sb::health
