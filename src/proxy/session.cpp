@@ -310,8 +310,9 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
                               service.health.panic_threshold);
   }
   // The key is hashed once: a retry picks with the same key, and the head it came from is
-  // overwritten once the body streams.
-  const balance::PickContext context = pick_context(service, excluded);
+  // overwritten once the body streams. Round robin and the others that hash nothing skip it.
+  balance::PickContext context{excluded, std::nullopt};
+  if (needs_.client_address || needs_.request_key) context.key = pick_key(service);
   // Counts this request (or tunnel) as active on its instance until proxy() ends, however it
   // ends; a retry on another instance moves it.
   upstream::ActiveRequest active;
@@ -377,18 +378,15 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
   }
 }
 
-balance::PickContext Session::pick_context(const Service& service,
-                                           std::span<const bool> excluded) const {
-  balance::PickContext context{excluded, std::nullopt};
+std::optional<uint64_t> Session::pick_key(const Service& service) const {
   if (service.needs.client_address) {
     const IpAddress client =
         client_address(peer_address_, state_->request, snapshot_->trusted_proxies);
-    context.key = balance::hash_key(client.bytes());
-  } else if (service.needs.request_key) {
-    const auto key = request_key(service.hash_key, state_->request);
-    if (key) context.key = balance::hash_key(*key);
+    return balance::hash_key(client.bytes());
   }
-  return context;
+  const auto key = request_key(service.hash_key, state_->request);
+  if (!key) return std::nullopt;
+  return balance::hash_key(*key);
 }
 
 Task<Session::Attempt> Session::exchange(bool reused) {

@@ -42,7 +42,8 @@ class Session {
   Task<bool> read_request_head();
   Task<Next> handle_request();
   Task<Next> proxy(size_t service_index, std::string_view target);
-  balance::PickContext pick_context(const Service& service, std::span<const bool> excluded) const;
+  // What ip_hash or hash hashes for the request in flight (nullopt: the request lacks the key).
+  std::optional<uint64_t> pick_key(const Service& service) const;
   Task<Attempt> exchange(bool reused);
   Task<Next> relay_response(bool reused, bool& retry);
   Task<void> tunnel();
