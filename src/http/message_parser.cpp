@@ -204,6 +204,8 @@ int MessageParser::on_header_value_complete(llhttp_t* p) {
 int MessageParser::on_headers_complete(llhttp_t* p) {
   MessageParser& m = self(p);
   m.head_complete_ = true;
+  m.head_chunked_ = (p->flags & F_CHUNKED) != 0;
+  m.head_content_length_ = (p->flags & F_CONTENT_LENGTH) != 0;
   m.content_length_ = p->content_length;
   m.keep_alive_ = llhttp_should_keep_alive(p) != 0;
   if (m.kind_ == MessageKind::kRequest) {

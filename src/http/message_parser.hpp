@@ -85,8 +85,15 @@ class MessageParser {
   // Bytes from `base` to the end of the head (the blank line included).
   size_t head_length() const { return head_length_; }
 
-  bool chunked() const { return (parser_.flags & F_CHUNKED) != 0; }
-  bool has_content_length() const { return (parser_.flags & F_CONTENT_LENGTH) != 0; }
+  // The framing the head declared. llhttp keeps updating its flags while it reads a chunked
+  // body's trailer section, where a "Content-Length" field means nothing, so once the head is
+  // complete the values it had then are the answer.
+  bool chunked() const {
+    return head_complete_ ? head_chunked_ : (parser_.flags & F_CHUNKED) != 0;
+  }
+  bool has_content_length() const {
+    return head_complete_ ? head_content_length_ : (parser_.flags & F_CONTENT_LENGTH) != 0;
+  }
   uint64_t content_length() const { return content_length_; }
   bool has_body() const { return chunked() || (has_content_length() && content_length_ > 0); }
   // Whether the message's own framing permits another message on this connection.
@@ -134,6 +141,8 @@ class MessageParser {
   size_t head_fed_ = 0;  // bytes fed while the head was incomplete
 
   bool head_complete_ = false;
+  bool head_chunked_ = false;         // chunked() as of the end of the head
+  bool head_content_length_ = false;  // has_content_length() as of the end of the head
   bool message_complete_ = false;
   bool keep_alive_ = false;
   bool until_close_ = false;

@@ -277,6 +277,22 @@ TEST(MessageParserRequest, ChunkedWithExtensionsAndTrailers) {
   EXPECT_EQ(p.header_value(1), "chunked");
 }
 
+// Found by the response fuzzer: a Content-Length field in the trailer section once made the
+// finished message look length-delimited (llhttp updates its flags while reading trailers).
+TEST(MessageParserResponse, TrailerFieldsDoNotChangeTheFraming) {
+  const std::string buffer =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3\r\nabc\r\n0\r\nContent-Length: 5\r\nTransfer-Encoding: identity\r\n\r\n";
+  MessageParser p(MessageKind::kResponse);
+  p.begin(buffer.data(), {});
+  ASSERT_EQ(p.feed(buffer.data(), buffer.size()), ParseStatus::kHeadComplete);
+  const size_t at = p.consumed();
+  ASSERT_EQ(p.feed(buffer.data() + at, buffer.size() - at), ParseStatus::kMessageComplete);
+  EXPECT_TRUE(p.chunked());
+  EXPECT_FALSE(p.has_content_length());
+  EXPECT_EQ(p.body_bytes(), 3u);
+}
+
 TEST(MessageParserRequest, ChunkedOneBytePerFeed) {
   const std::string buffer = std::string(kChunkedHead) + std::string(kChunkedBody);
   MessageParser p(MessageKind::kRequest);
