@@ -207,7 +207,7 @@ def test_hash_balance_factor_spills_a_hot_key(echo_backend, switchboard):
 
 
 def test_least_conn_steers_around_a_slow_backend(echo_backend, switchboard):
-    slow = echo_backend("slow", defaults={"delay_ms": "1500"})
+    slow = echo_backend("slow", defaults={"delay_ms": "4000"})  # outlasts the 20 requests below
     fast = [echo_backend("fast-1"), echo_backend("fast-2")]
     sb = switchboard(config=make_config(
         [service("web", [slow.addr] + [f.addr for f in fast], balance="least_conn")], threads=1))
@@ -225,7 +225,9 @@ def test_least_conn_counts_are_global_across_worker_threads(echo_backend, switch
     a, b = echo_backend("a"), echo_backend("b")
     sb = switchboard(config=make_config([service("web", [a.addr, b.addr], balance="least_conn")],
                                         threads=2), args=["--access-log", "off"])
-    holder = Holder(sb.port, path="/?delay_ms=3000")  # the first pick of a worker: a
+    # The first pick of a worker: a. Held for long enough that the 40 requests below finish first
+    # even under ASan on a busy machine (3 s was not).
+    holder = Holder(sb.port, path="/?delay_ms=8000")
     wait_until(lambda: a.head_count() == 1, 5, message="a to hold the slow request")
     # New connections spread over both workers; per-worker counts would send half of these to a
     # on the worker that did not see the slow request.
