@@ -214,8 +214,18 @@ int MessageParser::on_headers_complete(llhttp_t* p) {
       return m.fail(413, "request body too large");
     }
     uint32_t hosts = 0;
-    for (uint32_t i = 0; i < m.header_count_; ++i) hosts += iequals(m.header_name(i), "host");
+    bool transfer_encoding = false;
+    for (uint32_t i = 0; i < m.header_count_; ++i) {
+      hosts += iequals(m.header_name(i), "host");
+      transfer_encoding = transfer_encoding || iequals(m.header_name(i), "transfer-encoding");
+    }
     if (hosts > 1) return m.fail(400, "more than one Host header");
+    // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked cannot be framed.
+    // llhttp refuses it itself, except in a request it takes for an upgrade (found by the
+    // request fuzzer); the proxy may not forward it as one, so it is refused here for all.
+    if (transfer_encoding && (p->flags & F_CHUNKED) == 0) {
+      return m.fail(400, "Transfer-Encoding is not chunked-last");
+    }
     if (hosts == 0 && p->http_major == 1 && p->http_minor >= 1)
       return m.fail(400, "missing Host header");
   } else {

@@ -277,6 +277,18 @@ TEST(MessageParserRequest, ChunkedWithExtensionsAndTrailers) {
   EXPECT_EQ(p.header_value(1), "chunked");
 }
 
+// Found by the request fuzzer: llhttp skips its Transfer-Encoding check for a request it takes
+// for an upgrade, and the rewritten head (without the upgrade) then failed to parse.
+TEST(MessageParserRequest, UpgradeRequestWithTransferEncodingNotChunkedIsRejected) {
+  const std::string buffer =
+      "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\nConnection: Upgrade\r\n"
+      "Upgrade: websocket\r\n\r\n";
+  MessageParser p(MessageKind::kRequest);
+  p.begin(buffer.data(), {});
+  EXPECT_EQ(p.feed(buffer.data(), buffer.size()), ParseStatus::kError);
+  EXPECT_EQ(p.error_status(), 400);
+}
+
 // Found by the response fuzzer: a Content-Length field in the trailer section once made the
 // finished message look length-delimited (llhttp updates its flags while reading trailers).
 TEST(MessageParserResponse, TrailerFieldsDoNotChangeTheFraming) {
