@@ -83,6 +83,7 @@ std::string status_json(const Server& server) {
     }
     services.push_back({{"name", service.name},
                         {"balance", service.balance},
+                        {"panic", service.panic.load(std::memory_order_relaxed)},
                         {"instances", std::move(instances)}});
   }
   doc["services"] = std::move(services);

@@ -306,8 +306,17 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
   needs_ = service.needs;
   health_ = &service.health;
   if (service.health.max_fails > 0) {
-    health::exclude_unhealthy(service.instances, excluded, CoarseClock::now(),
-                              service.health.panic_threshold);
+    const health::Eligibility eligible = health::exclude_unhealthy(
+        service.instances, excluded, CoarseClock::now(), service.health.panic_threshold);
+    if (service.panic.load(std::memory_order_relaxed) != eligible.panic &&
+        service.panic.exchange(eligible.panic, std::memory_order_relaxed) != eligible.panic) {
+      if (eligible.panic) {
+        spdlog::warn("service {} in panic mode: {} of {} instances healthy, using all of them",
+                     service.name, eligible.healthy, service.instances.size());
+      } else {
+        spdlog::info("service {} out of panic mode", service.name);
+      }
+    }
   }
   // The key is hashed once: a retry picks with the same key, and the head it came from is
   // overwritten once the body streams. Round robin and the others that hash nothing skip it.

@@ -3,6 +3,7 @@
 // SnapshotBuilder) that shares every unchanged Service with the one before.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -38,6 +39,10 @@ struct Service {
   balance::Needs needs;
   config::HashKey hash_key;  // where `hash` takes the key from
   config::HealthConfig health;
+  // Whether the latest request found the service in panic mode (fewer healthy instances than
+  // health.panic_threshold percent, so every instance is used). Written by any worker, read by
+  // /lb-status; the worker that flips it logs the transition.
+  mutable std::atomic<bool> panic{false};
 
  private:
   balance::SharedTables shared_;  // before balancers_: they point into it while being built

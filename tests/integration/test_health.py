@@ -18,6 +18,11 @@ def instance_stats(sb, addr):
     raise AssertionError(f"{addr} not in /lb-status: {status}")
 
 
+def service_status(sb, name="web"):
+    status = json.loads(request(sb.port, path="/lb-status?format=json").body)
+    return next(s for s in status["services"] if s["name"] == name)
+
+
 def health_config(addrs, **health):
     svc = service("web", addrs)
     if health:
@@ -79,6 +84,8 @@ def test_panic_mode_uses_every_instance_when_most_are_down(switchboard, nginx_ba
     # Both broken instances are down, 1 of 3 healthy is below 50 %: all three keep getting traffic.
     assert statuses.count(503) == 8 and statuses.count(200) == 4, statuses
     assert all(len(b.requests) == 4 for b in broken)
+    assert service_status(sb)["panic"] is True
+    assert "service web in panic mode: 1 of 3 instances healthy" in sb.stderr()
 
 
 def test_below_threshold_disabled_leaves_the_healthy_one(switchboard, nginx_backends, echo_backend):
@@ -89,6 +96,7 @@ def test_below_threshold_disabled_leaves_the_healthy_one(switchboard, nginx_back
                                           fail_on=["503"], panic_threshold=0))
     statuses = [request(sb.port).status for _ in range(12)]
     assert statuses.count(503) == 2 and statuses.count(200) == 10, statuses
+    assert service_status(sb)["panic"] is False
 
 
 def test_single_instance_is_never_marked_down(switchboard, echo_backend):
