@@ -71,8 +71,9 @@ sb::config::Config build_config(const ServeFlags& flags) {
   if (!flags.data_dir.empty()) config.registry.data_dir = flags.data_dir;
   if (!config.admin.enabled && config.services.empty()) {
     throw sb::config::ConfigError(
-        "serve", "nothing to route: give --backends or --config with services, or keep the "
-                 "admin listener (and its registry) on");
+        "serve",
+        "nothing to route: give --backends or --config with services, or keep the "
+        "admin listener (and its registry) on");
   }
   if (!flags.log_level.empty()) config.log_level = flags.log_level;
   if (!flags.access_log.empty()) {

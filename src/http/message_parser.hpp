@@ -88,9 +88,7 @@ class MessageParser {
   // The framing the head declared. llhttp keeps updating its flags while it reads a chunked
   // body's trailer section, where a "Content-Length" field means nothing, so once the head is
   // complete the values it had then are the answer.
-  bool chunked() const {
-    return head_complete_ ? head_chunked_ : (parser_.flags & F_CHUNKED) != 0;
-  }
+  bool chunked() const { return head_complete_ ? head_chunked_ : (parser_.flags & F_CHUNKED) != 0; }
   bool has_content_length() const {
     return head_complete_ ? head_content_length_ : (parser_.flags & F_CONTENT_LENGTH) != 0;
   }

@@ -382,8 +382,7 @@ const ErrorCase kErrorCases[] = {
      "invalid name"},
     {"DuplicateName", "services: [{ name: web }, { name: api }, { name: web }]\n",
      "services[2].name", "duplicate service name 'web' (also services[0])"},
-    {"UnsupportedBalance", "services: [{ name: web, balance: leastconn }]\n",
-     "services[0].balance",
+    {"UnsupportedBalance", "services: [{ name: web, balance: leastconn }]\n", "services[0].balance",
      "unsupported balance 'leastconn' (supported: round_robin, least_conn, ip_hash, hash, random, "
      "p2c, ewma)"},
     {"PortZero", instance("{ address: 127.0.0.1, port: 0 }"), "services[0].instances[1].port",
