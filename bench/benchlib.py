@@ -478,3 +478,33 @@ def start_proxy(name, tmp, port, backends, cpu, path, conns=4096):
 
 
 DISPLAY = {"sb": "switchboard", "nginx": "nginx", "haproxy": "HAProxy"}
+
+
+# ---------------------------------------------------------------------------------------------
+# reports
+
+
+def publish(md_lines, results_dir, name):
+    """Prints the markdown report and writes it to results_dir/<date>-<name>.md, never
+    overwriting an earlier run of the same day (-2, -3, ... instead). Returns the path."""
+    text = "\n".join(md_lines) + "\n"
+    print(text)
+    os.makedirs(results_dir, exist_ok=True)
+    stem = os.path.join(results_dir, time.strftime("%Y-%m-%d") + "-" + name)
+    path, n = stem + ".md", 2
+    while os.path.exists(path):
+        path, n = f"{stem}-{n}.md", n + 1
+    with open(path, "w") as f:
+        f.write(text)
+    log(f"written to {path}")
+    return path
+
+
+def run_main(main):
+    """The scripts' entry point: a RuntimeError is a one-line error and exit status 1."""
+    try:
+        main()
+    except RuntimeError as exc:
+        log(f"error: {exc}")
+        sys.exit(1)
+

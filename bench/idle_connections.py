@@ -233,21 +233,8 @@ def main():
         na = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
         md.append(f"| {bl.DISPLAY[name]} | {held}/{n} | {small_rss:,} | {before:,} | {after:,} | "
                   f"{na(per_conn)} | {na(with_prealloc)} | {fails} |")
-    text = "\n".join(md) + "\n"
-    print(text)
-    os.makedirs(results_dir, exist_ok=True)
-    stem = os.path.join(results_dir, time.strftime("%Y-%m-%d") + "-idle")
-    out, i = stem + ".md", 2
-    while os.path.exists(out):
-        out, i = f"{stem}-{i}.md", i + 1
-    with open(out, "w") as f:
-        f.write(text)
-    bl.log(f"written to {out}")
+    bl.publish(md, results_dir, "idle")
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except RuntimeError as exc:
-        bl.log(f"error: {exc}")
-        sys.exit(1)
+    bl.run_main(main)

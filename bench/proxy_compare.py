@@ -306,17 +306,6 @@ def headline(rounds, names):
     return "\n".join(out)
 
 
-def results_path(cfg):
-    os.makedirs(cfg.results_dir, exist_ok=True)
-    stem = time.strftime("%Y-%m-%d") + "-proxy" + ("" if cfg.body == "0" else f"-{cfg.body}")
-    path = os.path.join(cfg.results_dir, stem + ".md")
-    n = 2
-    while os.path.exists(path):  # never overwrite an earlier run of the same day
-        path = os.path.join(cfg.results_dir, f"{stem}-{n}.md")
-        n += 1
-    return path
-
-
 # ---------------------------------------------------------------------------------------------
 
 
@@ -415,17 +404,8 @@ def main():
     idle_s = idle_peer_ticks / bl.CLK_TCK
     md += [f"Idle proxies used {idle_s:.2f} CPU-s in total while others were measured.", ""]
 
-    text = "\n".join(md)
-    print(text)
-    path = results_path(cfg)
-    with open(path, "w") as f:
-        f.write(text)
-    bl.log(f"written to {path}")
+    bl.publish(md, cfg.results_dir, "proxy" + ("" if cfg.body == "0" else f"-{cfg.body}"))
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except RuntimeError as exc:
-        bl.log(f"error: {exc}")
-        sys.exit(1)
+    bl.run_main(main)

@@ -637,17 +637,6 @@ def scale_md(cfg, res):
 # ---------------------------------------------------------------------------------------------
 
 
-def results_path(cfg):
-    os.makedirs(cfg.results_dir, exist_ok=True)
-    stem = time.strftime("%Y-%m-%d") + "-registry"
-    path = os.path.join(cfg.results_dir, stem + ".md")
-    n = 2
-    while os.path.exists(path):  # never overwrite an earlier run of the same day
-        path = os.path.join(cfg.results_dir, f"{stem}-{n}.md")
-        n += 1
-    return path
-
-
 def verdict(ok):
     return "met" if ok else "**not met**"
 
@@ -794,17 +783,8 @@ def main():
         md += ["Foreign load: CPU time on the switchboard CPU / the wrk+backend CPU used by "
                "processes other than ours, in % of one CPU over the measured window.", ""]
 
-    text = "\n".join(md)
-    print(text)
-    path = results_path(cfg)
-    with open(path, "w") as f:
-        f.write(text)
-    bl.log(f"written to {path}")
+    bl.publish(md, cfg.results_dir, "registry")
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except RuntimeError as exc:
-        bl.log(f"error: {exc}")
-        sys.exit(1)
+    bl.run_main(main)
