@@ -353,6 +353,32 @@ HashConfig parse_hash(const YAML::Node& node, const std::string& path) {
   return hash;
 }
 
+// A list of attempt outcomes, `[error, timeout, 500, 502, 503, 504]`, as HealthConfig::kFailOn*
+// bits (passive health's fail_on and retry's on).
+uint32_t read_outcomes(const YAML::Node& node, const std::string& key) {
+  if (!node.IsSequence()) fail(key, "expected a list such as [error, timeout, 502]");
+  uint32_t outcomes = 0;
+  for (size_t i = 0; i < node.size(); ++i) {
+    const std::string word = read_string(node[i], item(key, i));
+    static constexpr std::array<std::pair<std::string_view, uint32_t>, 6> kWords{{
+        {"error", HealthConfig::kFailOnError},
+        {"timeout", HealthConfig::kFailOnTimeout},
+        {"500", HealthConfig::kFailOn500},
+        {"502", HealthConfig::kFailOn502},
+        {"503", HealthConfig::kFailOn503},
+        {"504", HealthConfig::kFailOn504},
+    }};
+    const auto it = std::find_if(kWords.begin(), kWords.end(),
+                                 [&](const auto& entry) { return entry.first == word; });
+    if (it == kWords.end()) {
+      fail(item(key, i),
+           "unknown outcome " + quoted(word) + " (expected error, timeout, 500, 502, 503, 504)");
+    }
+    outcomes |= it->second;
+  }
+  return outcomes;
+}
+
 // `health: {max_fails: 3, fail_timeout: 30s, fail_on: [error, timeout, 502], panic_threshold: 50}`
 HealthConfig parse_health(const YAML::Node& node, const std::string& path) {
   HealthConfig health;
@@ -373,35 +399,48 @@ HealthConfig parse_health(const YAML::Node& node, const std::string& path) {
     health.panic_threshold =
         static_cast<uint32_t>(read_count(v, child(path, "panic_threshold"), Range{0, 100}));
   }
-  if (const auto v = node["fail_on"]) {
-    const std::string key = child(path, "fail_on");
-    if (!v.IsSequence()) fail(key, "expected a list such as [error, timeout, 502]");
-    health.fail_on = 0;
-    for (size_t i = 0; i < v.size(); ++i) {
-      const std::string word = read_string(v[i], item(key, i));
-      static constexpr std::array<std::pair<std::string_view, uint32_t>, 6> kWords{{
-          {"error", HealthConfig::kFailOnError},
-          {"timeout", HealthConfig::kFailOnTimeout},
-          {"500", HealthConfig::kFailOn500},
-          {"502", HealthConfig::kFailOn502},
-          {"503", HealthConfig::kFailOn503},
-          {"504", HealthConfig::kFailOn504},
-      }};
-      const auto it = std::find_if(kWords.begin(), kWords.end(),
-                                   [&](const auto& entry) { return entry.first == word; });
-      if (it == kWords.end()) {
-        fail(item(key, i),
-             "unknown failure " + quoted(word) + " (expected error, timeout, 500, 502, 503, 504)");
-      }
-      health.fail_on |= it->second;
+  if (const auto v = node["fail_on"]) health.fail_on = read_outcomes(v, child(path, "fail_on"));
+  return health;
+}
+
+// `retry: {tries: 3, try_timeout: 2s, on: [error, timeout, 503], non_idempotent: false,
+//          budget: {percent: 20, min: 3}}`
+RetryConfig parse_retry(const YAML::Node& node, const std::string& path) {
+  RetryConfig retry;
+  if (!open_map(node, path)) return retry;
+  check_keys(node, path, {"tries", "try_timeout", "on", "non_idempotent", "budget"});
+  if (const auto v = node["tries"]) {
+    retry.tries = static_cast<uint32_t>(read_count(v, child(path, "tries"), Range{1, 100}));
+  }
+  if (const auto v = node["try_timeout"]) {
+    const std::string key = child(path, "try_timeout");
+    retry.try_timeout = read_duration(v, key);
+    if (retry.try_timeout < Duration::zero() || retry.try_timeout > std::chrono::hours(1)) {
+      fail(key, format_duration(retry.try_timeout) + " is out of range 0-1h");
     }
   }
-  return health;
+  if (const auto v = node["on"]) retry.on = read_outcomes(v, child(path, "on"));
+  if (const auto v = node["non_idempotent"]) {
+    retry.non_idempotent = read_bool(v, child(path, "non_idempotent"));
+  }
+  const std::string budget_path = child(path, "budget");
+  if (const auto budget = node["budget"]; open_map(budget, budget_path)) {
+    check_keys(budget, budget_path, {"percent", "min"});
+    if (const auto v = budget["percent"]) {
+      retry.budget_percent =
+          static_cast<uint32_t>(read_count(v, child(budget_path, "percent"), Range{0, 100}));
+    }
+    if (const auto v = budget["min"]) {
+      retry.budget_min =
+          static_cast<uint32_t>(read_count(v, child(budget_path, "min"), Range{0, 100'000}));
+    }
+  }
+  return retry;
 }
 
 ServiceConfig parse_service(const YAML::Node& node, const std::string& path) {
   if (!node.IsMap()) fail(path, "expected a map");
-  check_keys(node, path, {"name", "balance", "instances", "hash", "health"});
+  check_keys(node, path, {"name", "balance", "instances", "hash", "health", "retry"});
   ServiceConfig service;
   service.name = read_string(require(node, path, "name"), child(path, "name"));
   if (const auto balance = node["balance"]) {
@@ -410,6 +449,7 @@ ServiceConfig parse_service(const YAML::Node& node, const std::string& path) {
   service.instances = read_list(node["instances"], child(path, "instances"), parse_instance);
   if (const auto hash = node["hash"]) service.hash = parse_hash(hash, child(path, "hash"));
   service.health = parse_health(node["health"], child(path, "health"));
+  service.retry = parse_retry(node["retry"], child(path, "retry"));
   return service;
 }
 

@@ -86,12 +86,49 @@ struct HealthConfig {
   }
 };
 
+// `retry:` of a service: when a failed attempt is sent to another instance. nginx's
+// proxy_next_upstream (what counts, `tries`), Envoy's per-try timeout and retry budget.
+struct RetryConfig {
+  uint32_t tries = 3;  // attempts in all, each on another instance; 1 = no retries
+  // How long one attempt may take until its response head (connect included); 0 = only the
+  // upstream_connect / upstream_response timeouts.
+  Duration try_timeout{0};
+  // What makes an attempt worth retrying: bits of HealthConfig::kFailOn*.
+  uint32_t on = HealthConfig::kFailOnError | HealthConfig::kFailOnTimeout;
+  // Retry requests that are not idempotent (POST, PATCH, ...) even after they reached an
+  // upstream; they are always retried when they never did (connect failed).
+  bool non_idempotent = false;
+  // Retries in flight at once stay under `budget_percent` % of the service's active requests,
+  // but `budget_min` are always allowed (Envoy's retry_budget): a service whose every instance
+  // fails gets no storm of retries.
+  uint32_t budget_percent = 20;
+  uint32_t budget_min = 3;
+
+  bool retries_status(int status) const { return (on & status_outcome(status)) != 0; }
+  // The kFailOn* bit of a response status, 0 for one no policy can name.
+  static uint32_t status_outcome(int status) {
+    switch (status) {
+      case 500:
+        return HealthConfig::kFailOn500;
+      case 502:
+        return HealthConfig::kFailOn502;
+      case 503:
+        return HealthConfig::kFailOn503;
+      case 504:
+        return HealthConfig::kFailOn504;
+      default:
+        return 0;
+    }
+  }
+};
+
 struct ServiceConfig {
   std::string name;                     // [a-z0-9][a-z0-9._-]{0,62}
   std::string balance = "round_robin";  // an algorithm of balance/factory.cpp
   std::vector<InstanceConfig> instances;
   std::optional<HashConfig> hash{};  // given exactly when balance is hash
   HealthConfig health{};
+  RetryConfig retry{};
 };
 
 struct RouteConfig {

@@ -12,7 +12,7 @@ namespace {
 
 struct Totals {
   uint64_t accepted = 0, handled = 0, requests = 0, active = 0, reading = 0, writing = 0,
-           tunnels = 0;
+           tunnels = 0, retries = 0, retries_over_budget = 0;
 };
 
 Totals sum(const Server& server) {
@@ -26,6 +26,8 @@ Totals sum(const Server& server) {
     t.reading += s.reading.get();
     t.writing += s.writing.get();
     t.tunnels += s.tunnels.get();
+    t.retries += s.retries.get();
+    t.retries_over_budget += s.retries_over_budget.get();
   }
   return t;
 }
@@ -53,6 +55,7 @@ std::string status_json(const Server& server) {
                         {"reading", t.reading}, {"writing", t.writing},   {"waiting", waiting(t)},
                         {"tunnels", t.tunnels}};
   doc["requests"] = t.requests;
+  doc["retries"] = {{"attempts", t.retries}, {"over_budget", t.retries_over_budget}};
   doc["access_log_dropped"] = server.access_log().dropped();
   nlohmann::json workers = nlohmann::json::array();
   for (unsigned i = 0; i < server.worker_count(); ++i) {

@@ -50,6 +50,21 @@ bool contains_nocase(std::string_view haystack, std::string_view needle) {
   return false;
 }
 
+// RFC 9110 9.2.2: sending these twice has the effect of sending them once.
+bool is_idempotent(llhttp_method_t method) {
+  switch (method) {
+    case HTTP_GET:
+    case HTTP_HEAD:
+    case HTTP_PUT:
+    case HTTP_DELETE:
+    case HTTP_OPTIONS:
+    case HTTP_TRACE:
+      return true;
+    default:
+      return false;
+  }
+}
+
 // One direction of a WebSocket tunnel: bytes from `from` to `to` until either side ends.
 Task<void> pump(Socket& from, Socket& to, char* buffer, size_t size, Deadline& deadline,
                 std::chrono::milliseconds idle, uint64_t& bytes) {
@@ -154,6 +169,8 @@ Task<bool> Session::wait_for_request() {
   worker_.request_states().give(std::move(state_));
   snapshot_.reset();
   instance_.reset();
+  service_ = nullptr;
+  health_ = nullptr;
   set_phase(Phase::kIdle);
   const Snapshot& snapshot = worker_.snapshot();
   deadline_.set_idle(true);
@@ -325,25 +342,34 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
   // Counts this request (or tunnel) as active on its instance until proxy() ends, however it
   // ends; a retry on another instance moves it.
   upstream::ActiveRequest active;
+  BudgetedRequest budgeted(service.retry_budget, worker_.index());
+  budgeted_ = &budgeted;
+  service_ = &service;
+  excluded_ = excluded;
+  tries_ = 0;
+  idempotent_ = is_idempotent(state_->request.method());
+  body_streamed_ = false;
+  interim_relayed_ = false;
   bool reused = false;
-  for (int attempt = 0;; ++attempt) {
+  for (;;) {
     if (!upstream_) {
-      // Pick (again): an instance that refused is excluded, and the request, which reached no
-      // upstream, goes to the next one (nginx's proxy_next_upstream error timeout).
+      // Pick (again): the instances tried already are excluded, so a retry goes elsewhere.
       const size_t index = service.balancer(worker_.index()).pick(context);
       if (index == balance::kNoInstance) {
         const std::string detail =
-            instance_
-                ? fmt::format("no instance of service '{}' accepted the connection", service.name)
-                : fmt::format("no instance available for service '{}'", service.name);
-        const int status = instance_ ? (deadline_.expired() ? 504 : 502) : 503;
-        const Next answered = co_await reject(status, detail, !state_->request.message_complete());
+            fmt::format("no instance available for service '{}'", service.name);
+        const Next answered = co_await reject(503, detail, !state_->request.message_complete());
         co_return answered;
       }
       excluded[index] = true;
       instance_ = service.instances[index];
+      ++tries_;
+      if (service.retry.try_timeout.count() != 0) {
+        try_ends_ = CoarseClock::now() + service.retry.try_timeout;
+      }
       if (needs_.active_requests) active.assign(*instance_);
       instance_->counters(worker_.index()).requests.add();
+      if (tries_ > 1) worker_.stats().retries.add();
       if (worker_.access_log().enabled()) {
         AccessRecord::copy(state_->log.upstream, instance_->label());
         ++state_->log.attempts;
@@ -355,9 +381,18 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
       } else {
         const bool connected = co_await connect_upstream(*instance_);
         if (!connected) {
+          // The request reached no upstream, so even a POST may go to the next instance
+          // (nginx's proxy_next_upstream error timeout).
+          const bool timed_out = deadline_.expired();
           instance_->counters(worker_.index()).failures.add();
-          note_failure(deadline_.expired());
-          continue;
+          note_failure(timed_out);
+          const std::string detail =
+              fmt::format("no instance of service '{}' accepted the connection", service.name);
+          const Attempt failed = co_await fail_attempt(
+              timed_out ? config::HealthConfig::kFailOnTimeout : config::HealthConfig::kFailOnError,
+              false, timed_out ? 504 : 502, detail, !state_->request.message_complete());
+          if (failed == Attempt::kRetryElsewhere) continue;
+          co_return failed == Attempt::kDone ? Next::kKeepGoing : Next::kClose;
         }
       }
     }
@@ -370,21 +405,63 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
       continue_sent_ = true;
     }
     const Attempt outcome = co_await exchange(reused);
-    if (outcome == Attempt::kRetryOnFreshConnection && reused) {
-      // A pooled connection the upstream had already closed: nothing was processed, send again
-      // on a fresh connection to the same instance.
+    if (outcome == Attempt::kRetryElsewhere) continue;
+    if (outcome == Attempt::kRetryOnFreshConnection) {
+      // A pooled connection the upstream had already closed: nothing was processed, so the
+      // request (even a POST) goes again on a fresh connection to the same instance; this does
+      // not count as a try.
       close_upstream();
       reused = false;
+      if (worker_.access_log().enabled()) ++state_->log.attempts;
       const bool connected = co_await connect_upstream(*instance_);
       if (!connected) {
+        const bool timed_out = deadline_.expired();
         instance_->counters(worker_.index()).failures.add();
-        note_failure(deadline_.expired());
+        note_failure(timed_out);
+        const Attempt failed = co_await fail_attempt(
+            timed_out ? config::HealthConfig::kFailOnTimeout : config::HealthConfig::kFailOnError,
+            false, timed_out ? 504 : 502, "upstream connection failed",
+            !state_->request.message_complete());
+        if (failed == Attempt::kRetryElsewhere) continue;
+        co_return failed == Attempt::kDone ? Next::kKeepGoing : Next::kClose;
       }
-      if (worker_.access_log().enabled()) ++state_->log.attempts;
       continue;
     }
     co_return outcome == Attempt::kDone ? Next::kKeepGoing : Next::kClose;
   }
+}
+
+Task<Session::Attempt> Session::fail_attempt(uint32_t outcome, bool reached, int status,
+                                             std::string_view detail, bool close) {
+  close_upstream();
+  if (may_retry(outcome, reached)) co_return Attempt::kRetryElsewhere;
+  const Next answered = co_await reject(status, detail, close);
+  co_return answered == Next::kKeepGoing ? Attempt::kDone : Attempt::kClose;
+}
+
+bool Session::may_retry(uint32_t outcome, bool reached) {
+  const config::RetryConfig& retry = service_->retry;
+  if ((retry.on & outcome) == 0 || tries_ >= retry.tries) return false;
+  // The request must still be whole in the buffer, and the client must have seen nothing.
+  if (body_streamed_ || interim_relayed_ || response_started_) return false;
+  // A POST that reached an upstream may have been acted on: sending it again could do it twice.
+  if (reached && !idempotent_ && !retry.non_idempotent) return false;
+  if (std::find(excluded_.begin(), excluded_.end(), false) == excluded_.end()) return false;
+  // The budget bounds work sent again. A request that reached no upstream (its connection was
+  // refused or timed out) is still sent once in all, so its move to the next instance is not
+  // charged: a dead instance costs a burst of such moves, never a storm.
+  if (reached && !budgeted_->allow_retry(retry.budget_percent, retry.budget_min)) {
+    worker_.stats().retries_over_budget.add();
+    return false;
+  }
+  return true;
+}
+
+std::chrono::milliseconds Session::try_limit(std::chrono::milliseconds timeout) const {
+  if (service_ == nullptr || service_->retry.try_timeout.count() == 0) return timeout;
+  const auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(try_ends_ - CoarseClock::now());
+  return std::clamp(left, std::chrono::milliseconds::zero(), timeout);
 }
 
 std::optional<uint64_t> Session::pick_key(const Service& service) const {
@@ -411,20 +488,24 @@ Task<Session::Attempt> Session::exchange(bool reused) {
   const std::array<asio::const_buffer, 2> first{
       asio::const_buffer(state_->head.data(), state_->head.size()),
       asio::const_buffer(buffer + body_begin, parsed_ - body_begin)};
-  deadline_.arm(snapshot.timeouts.upstream_response);
+  deadline_.arm(try_limit(snapshot.timeouts.upstream_response));
   co_await write_all(*upstream_, first, ec);
   if (ec) {
     if (resendable && !deadline_.expired()) co_return Attempt::kRetryOnFreshConnection;
+    const bool timed_out = deadline_.expired();
     instance_->counters(worker_.index()).failures.add();
-    note_failure(deadline_.expired());
-    close_upstream();
-    co_await reject(deadline_.expired() ? 504 : 502, "upstream connection failed", true);
-    co_return Attempt::kClose;
+    note_failure(timed_out);
+    const Attempt failed = co_await fail_attempt(
+        timed_out ? config::HealthConfig::kFailOnTimeout : config::HealthConfig::kFailOnError, true,
+        timed_out ? 504 : 502, "upstream connection failed", true);
+    co_return failed;
   }
   if (worker_.access_log().enabled()) state_->log.bytes_in += parsed_ - body_begin;
 
   while (!state_->request.message_complete()) {
-    // Everything received so far is sent; the buffer starts over for the next part of the body.
+    // Everything received so far is sent; the buffer starts over for the next part of the body,
+    // so from here on the request cannot be sent again.
+    body_streamed_ = true;
     begin_ = parsed_ = end_ = 0;
     deadline_.arm(snapshot.timeouts.client_body);
     const size_t n = co_await read_some(client_, {buffer, in_.size()}, ec);
@@ -454,19 +535,20 @@ Task<Session::Attempt> Session::exchange(bool reused) {
   }
   begin_ = parsed_;  // a pipelined request may follow in the buffer
 
-  bool retry = false;
-  const Next next = co_await relay_response(resendable, retry);
-  if (retry) co_return Attempt::kRetryOnFreshConnection;
+  const Attempt outcome = co_await relay_response(resendable);
+  if (outcome == Attempt::kRetryOnFreshConnection || outcome == Attempt::kRetryElsewhere) {
+    co_return outcome;
+  }
   if (worker_.access_log().enabled()) {
     state_->log.upstream_us =
         std::chrono::duration_cast<std::chrono::microseconds>(LogClock::now() - upstream_start)
             .count();
     finish_log(state_->log.status);
   }
-  co_return next == Next::kKeepGoing ? Attempt::kDone : Attempt::kClose;
+  co_return outcome;
 }
 
-Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
+Task<Session::Attempt> Session::relay_response(bool resendable) {
   const Snapshot& snapshot = worker_.snapshot();
   upstream::InstanceCounters& counters = instance_->counters(worker_.index());
   char* buffer = out_.get();
@@ -483,22 +565,21 @@ Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
   // Interim (1xx) responses, then the final head.
   for (;;) {
     if (parsed == end) {
-      deadline_.arm(snapshot.timeouts.upstream_response);
+      deadline_.arm(try_limit(snapshot.timeouts.upstream_response));
       const size_t n = co_await read_some(*upstream_, {buffer + end, size - end}, ec);
       if (n == 0) {
-        if (!got_byte && resendable && !ec) {
-          retry = true;
-          co_return Next::kClose;
-        }
-        counters.failures.add();
         const bool timed_out = ec && deadline_.expired();
+        // A pooled connection closed or reset under the request before any answer: the
+        // upstream closed it while idle, and never saw the request.
+        if (!got_byte && resendable && !timed_out) co_return Attempt::kRetryOnFreshConnection;
+        counters.failures.add();
         note_failure(timed_out);
-        close_upstream();
-        const Next answered = co_await reject(
-            timed_out ? 504 : 502,
+        const Attempt failed = co_await fail_attempt(
+            timed_out ? config::HealthConfig::kFailOnTimeout : config::HealthConfig::kFailOnError,
+            true, timed_out ? 504 : 502,
             timed_out ? "upstream timed out" : "upstream closed the connection before responding",
             false);
-        co_return answered;
+        co_return failed;
       }
       if (!got_byte && worker_.access_log().enabled())
         state_->log.first_byte_us = micros_since(sent_at);
@@ -509,18 +590,18 @@ Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
     if (status == http::ParseStatus::kError) {
       counters.failures.add();
       note_failure(false);
-      close_upstream();
-      const Next answered = co_await reject(502, "upstream sent a malformed response", false);
-      co_return answered;
+      const Attempt failed = co_await fail_attempt(config::HealthConfig::kFailOnError, true, 502,
+                                                   "upstream sent a malformed response", false);
+      co_return failed;
     }
     parsed += state_->response.consumed();
     if (status == http::ParseStatus::kNeedMore) {
       if (end == size) {
         counters.failures.add();
         note_failure(false);
-        close_upstream();
-        const Next answered = co_await reject(502, "upstream response head too large", false);
-        co_return answered;
+        const Attempt failed = co_await fail_attempt(config::HealthConfig::kFailOnError, true, 502,
+                                                     "upstream response head too large", false);
+        co_return failed;
       }
       continue;
     }
@@ -529,10 +610,11 @@ Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
     if (!(code == 100 && continue_sent_)) {  // never a second 100 Continue
       http::build_client_response(state_->response, {}, state_->head);
       deadline_.arm(snapshot.timeouts.client_body);
+      interim_relayed_ = true;
       co_await write_all(client_, state_->head, ec);
       if (ec) {
         close_upstream();
-        co_return Next::kClose;
+        co_return Attempt::kClose;
       }
     }
     std::memmove(buffer, buffer + parsed, end - parsed);
@@ -554,10 +636,18 @@ Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
     counters.failures.add();
     close_upstream();
     const Next answered = co_await reject(502, "upstream switched protocols unasked", false);
-    co_return answered;
+    co_return answered == Next::kKeepGoing ? Attempt::kDone : Attempt::kClose;
   }
   counters.responses[std::clamp(code / 100, 1, 5) - 1].add();
   note_response(code);
+  // A status the retry policy names (502/503/504 when configured) sends the request elsewhere
+  // if it may go again; the answer is dropped unread with its connection. Otherwise, the last
+  // try included, the client gets the response as it is (nginx).
+  if (service_->retry.retries_status(code) &&
+      may_retry(config::RetryConfig::status_outcome(code), true)) {
+    close_upstream();
+    co_return Attempt::kRetryElsewhere;
+  }
   if (worker_.access_log().enabled()) state_->log.status = static_cast<uint32_t>(code);
   // An HTTP/1.0 client cannot read chunked coding: it gets the decoded body, ended by the close.
   const bool dechunk = client_http10_ && state_->response.chunked();
@@ -578,7 +668,7 @@ Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
       counters.failures.add();
       close_upstream();
       const Next answered = co_await reject(502, "upstream sent a malformed response", false);
-      co_return answered;
+      co_return answered == Next::kKeepGoing ? Attempt::kDone : Attempt::kClose;
     }
     parsed += state_->response.consumed();
   }
@@ -593,12 +683,12 @@ Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
   co_await write_all(client_, first, ec);
   if (ec) {
     close_upstream();
-    co_return Next::kClose;
+    co_return Attempt::kClose;
   }
   if (worker_.access_log().enabled()) state_->log.bytes_out += state_->head.size() + body_length;
   if (tunnel_after) {
     co_await tunnel();
-    co_return Next::kClose;
+    co_return Attempt::kClose;
   }
 
   while (!state_->response.message_complete()) {
@@ -609,14 +699,14 @@ Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
       // Truncated: the client sees the connection close before the announced end.
       counters.failures.add();
       close_upstream();
-      co_return Next::kClose;
+      co_return Attempt::kClose;
     }
     const http::ParseStatus status =
         dechunk ? state_->response.feed_decoding(buffer, n) : state_->response.feed(buffer, n);
     if (status == http::ParseStatus::kError) {
       counters.failures.add();
       close_upstream();
-      co_return Next::kClose;
+      co_return Attempt::kClose;
     }
     stray_bytes = state_->response.consumed() < n;
     const size_t body = dechunk ? state_->response.decoded() : state_->response.consumed();
@@ -624,7 +714,7 @@ Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
     co_await write_all(client_, std::string_view(buffer, body), ec);
     if (ec) {
       close_upstream();
-      co_return Next::kClose;
+      co_return Attempt::kClose;
     }
     if (worker_.access_log().enabled()) state_->log.bytes_out += body;
   }
@@ -638,7 +728,7 @@ Task<Session::Next> Session::relay_response(bool resendable, bool& retry) {
   } else {
     close_upstream();
   }
-  co_return close_client ? Next::kClose : Next::kKeepGoing;
+  co_return close_client ? Attempt::kClose : Attempt::kDone;
 }
 
 void Session::note_failure(bool timed_out) {
@@ -691,7 +781,7 @@ Task<void> Session::tunnel() {
 
 Task<bool> Session::connect_upstream(const upstream::Instance& instance) {
   upstream_.emplace(worker_.context().get_executor());
-  deadline_.arm(worker_.snapshot().timeouts.upstream_connect);
+  deadline_.arm(try_limit(worker_.snapshot().timeouts.upstream_connect));
   const auto start = log_clock();
   const auto result = co_await upstream_->async_connect(instance.endpoint(), use_task);
   if (std::get<0>(result)) {

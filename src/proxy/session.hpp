@@ -5,6 +5,7 @@
 
 #include <array>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "http/message_parser.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/request_state.hpp"
+#include "proxy/retry_budget.hpp"
 #include "proxy/snapshot.hpp"
 
 namespace sb::proxy {
@@ -34,8 +36,10 @@ class Session {
  private:
   enum class Phase { kIdle, kReading, kWriting, kTunnel };
   enum class Next { kKeepGoing, kClose };
-  // How one attempt at an upstream exchange ended.
-  enum class Attempt { kDone, kRetryOnFreshConnection, kClose };
+  // How one attempt at an upstream exchange ended: answered (the client connection kept or
+  // closed), or to be sent again — on a fresh connection to the same instance (the pooled one
+  // was stale) or to another instance (the retry policy allowed it).
+  enum class Attempt { kDone, kClose, kRetryOnFreshConnection, kRetryElsewhere };
 
   Task<void> run();
   Task<bool> wait_for_request();
@@ -45,7 +49,16 @@ class Session {
   // What ip_hash or hash hashes for the request in flight (nullopt: the request lacks the key).
   std::optional<uint64_t> pick_key(const Service& service) const;
   Task<Attempt> exchange(bool reused);
-  Task<Next> relay_response(bool reused, bool& retry);
+  Task<Attempt> relay_response(bool resendable);
+  // An attempt failed before any byte of its answer reached the client. `outcome` is a
+  // HealthConfig::kFailOn* bit, `reached` whether the request may have reached the upstream.
+  // Returns kRetryElsewhere when the service's retry policy and budget allow another try, else
+  // answers `status` with `detail` itself.
+  Task<Attempt> fail_attempt(uint32_t outcome, bool reached, int status, std::string_view detail,
+                             bool close);
+  bool may_retry(uint32_t outcome, bool reached);
+  // `timeout`, shortened to what is left of the attempt's try_timeout (when one is set).
+  std::chrono::milliseconds try_limit(std::chrono::milliseconds timeout) const;
   Task<void> tunnel();
   // Passive health of the instance in flight: an attempt failed (connect, reset, garbage,
   // timeout), or a final response head arrived (a failure too if its status is in fail_on).
@@ -100,6 +113,16 @@ class Session {
   std::chrono::steady_clock::time_point upstream_sent_;  // for the EWMA latency (needs_.latency)
   // The passive-health policy of the request's service (its snapshot keeps it alive).
   const config::HealthConfig* health_ = nullptr;
+  // Retries of the request in flight: its service, the instances it may not try (again), the
+  // attempts so far, and what rules a retry out.
+  const Service* service_ = nullptr;
+  std::span<bool> excluded_;
+  BudgetedRequest* budgeted_ = nullptr;
+  uint32_t tries_ = 0;
+  CoarseClock::time_point try_ends_;  // try_timeout of the attempt in flight
+  bool idempotent_ = true;
+  bool body_streamed_ = false;    // part of the body left the buffer: it cannot be sent again
+  bool interim_relayed_ = false;  // the client saw a 1xx of this attempt
 };
 
 }  // namespace sb::proxy

@@ -7,11 +7,14 @@ namespace sb::proxy {
 
 Service::Service(std::string name_, std::string balance_,
                  std::vector<std::shared_ptr<upstream::Instance>> instances_, unsigned workers,
-                 const std::optional<config::HashConfig>& hash, const config::HealthConfig& health_)
+                 const std::optional<config::HashConfig>& hash, const config::HealthConfig& health_,
+                 const config::RetryConfig& retry_)
     : name(std::move(name_)),
       balance(std::move(balance_)),
       instances(std::move(instances_)),
-      health(health_) {
+      health(health_),
+      retry(retry_),
+      retry_budget(workers) {
   balance::Options options;
   options.shared = &shared_;
   if (hash) {

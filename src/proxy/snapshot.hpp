@@ -13,6 +13,7 @@
 #include "balance/balancer.hpp"
 #include "config/config.hpp"
 #include "core/ip_address.hpp"
+#include "proxy/retry_budget.hpp"
 #include "proxy/route_table.hpp"
 #include "upstream/instance.hpp"
 
@@ -25,7 +26,7 @@ struct Service {
   Service(std::string name, std::string balance,
           std::vector<std::shared_ptr<upstream::Instance>> instances, unsigned workers,
           const std::optional<config::HashConfig>& hash = std::nullopt,
-          const config::HealthConfig& health = {});
+          const config::HealthConfig& health = {}, const config::RetryConfig& retry = {});
 
   // Worker thread `worker` only: selection state (round robin's scores) is per worker, so picking
   // needs no lock. The balancer lives as long as the Service, so a request holding its snapshot
@@ -39,6 +40,9 @@ struct Service {
   balance::Needs needs;
   config::HashKey hash_key;  // where `hash` takes the key from
   config::HealthConfig health;
+  config::RetryConfig retry;
+  // Counts the service's requests and its retries in flight (any worker).
+  mutable RetryBudget retry_budget;
   // Whether the latest request found the service in panic mode (fewer healthy instances than
   // health.panic_threshold percent, so every instance is used). Written by any worker, read by
   // /lb-status; the worker that flips it logs the transition.

@@ -38,6 +38,7 @@ SnapshotBuilder::SnapshotBuilder(const config::Config& config, unsigned workers)
     entry.balance = sc.balance;
     entry.hash = sc.hash;
     entry.health = sc.health;
+    entry.retry = sc.retry;
     for (size_t i = 0; i < sc.instances.size(); ++i) {
       const config::InstanceConfig& ic = sc.instances[i];
       std::string error;
@@ -141,8 +142,9 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::build() {
       for (const auto& [id, r] : entry.registered) {
         if (r.routable && r.instance) instances.push_back(r.instance);
       }
-      entry.built = std::make_shared<const Service>(name, entry.balance, std::move(instances),
-                                                    workers_, entry.hash, entry.health);
+      entry.built =
+          std::make_shared<const Service>(name, entry.balance, std::move(instances), workers_,
+                                          entry.hash, entry.health, entry.retry);
     }
     entry.index = snapshot->services.size();
     snapshot->services.push_back(entry.built);

@@ -45,7 +45,8 @@ class SnapshotBuilder {
     std::string balance = "round_robin";
     std::optional<config::HashConfig> hash;  // config services only
     config::HealthConfig health;             // defaults for registered-only services
-    std::string ignored_balance;             // a meta balance already warned about
+    config::RetryConfig retry;
+    std::string ignored_balance;  // a meta balance already warned about
     std::vector<std::shared_ptr<upstream::Instance>> static_instances;
     std::map<std::string, Registered, std::less<>> registered;  // by instance id
     // The routes its instances declare, without repeats, in instance-id order: computed when

@@ -34,6 +34,8 @@ struct WorkerStats {
   SingleWriterCounter reading;
   SingleWriterCounter writing;
   SingleWriterCounter tunnels;
+  SingleWriterCounter retries;              // attempts after a request's first
+  SingleWriterCounter retries_over_budget;  // retries the retry budget refused
 };
 
 class Worker {

@@ -59,8 +59,8 @@ def _factories(procs: _Processes):
             sb.wait_listening()
         return sb
 
-    def nginx_backends(n=3):
-        return procs.add(NginxBackends(procs.tmp_dir / f"nginx-{next(procs.counter)}", n))
+    def nginx_backends(n=3, ports=None):
+        return procs.add(NginxBackends(procs.tmp_dir / f"nginx-{next(procs.counter)}", n, ports))
 
     def echo_backend(name="echo", defaults=None):
         return procs.add(EchoBackend(name, defaults))

@@ -485,7 +485,8 @@ class NginxBackends:
     `backend-i\\n` on any path with headers X-Backend: backend-i, X-Conn ($connection) and
     X-Conn-Requests; /204, /404, /500, /headers and static files under /files/ (from self.files)."""
 
-    def __init__(self, workdir: Path, n: int):
+    def __init__(self, workdir: Path, n: int, ports=None):
+        """`ports`: listen on these (a backend restarted where it was) instead of free ones."""
         self.dir = Path(workdir)
         (self.dir / "www" / "files").mkdir(parents=True, exist_ok=True)
         self.files = self.dir / "www" / "files"
@@ -493,7 +494,7 @@ class NginxBackends:
         self.proc = None
         last_err = ""
         for _attempt in range(10):
-            self.ports = self._distinct_free_ports(n)
+            self.ports = list(ports) if ports else self._distinct_free_ports(n)
             self._write_conf()
             self.proc = subprocess.Popen(
                 ["nginx", "-p", str(self.dir), "-c", str(self.dir / "nginx.conf")],
@@ -505,7 +506,7 @@ class NginxBackends:
             except AssertionError:
                 last_err = (self.dir / "nginx.stderr").read_text(errors="replace")
                 self._kill()
-                if "Address already in use" not in last_err:
+                if ports or "Address already in use" not in last_err:
                     raise AssertionError(f"nginx failed to start:\n{last_err}") from None
         else:
             raise AssertionError(f"nginx could not bind ports:\n{last_err}")
@@ -550,6 +551,22 @@ class NginxBackends:
 
     def stop(self):
         self._kill()
+
+    def kill_hard(self):
+        """SIGKILL the master and its workers at once: a backend that dies, not one that shuts
+        down (open connections are cut, nothing is finished)."""
+        pids = [self.proc.pid]
+        try:
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+            pids += [int(p) for p in children.split()]
+        except OSError:
+            pass
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait()
 
 
 # --------------------------------------------------------------------------------------------
