@@ -438,9 +438,35 @@ RetryConfig parse_retry(const YAML::Node& node, const std::string& path) {
   return retry;
 }
 
+// `max_conns: 100` and `queue: {size: 100, timeout: 5s}` of a service.
+void parse_conn_limit(const YAML::Node& node, const std::string& path, ConnLimitConfig& limits) {
+  if (const auto v = node["max_conns"]) {
+    limits.max_conns =
+        static_cast<uint32_t>(read_count(v, child(path, "max_conns"), Range{0, 1'000'000}));
+  }
+  const std::string queue_path = child(path, "queue");
+  if (const auto queue = node["queue"]; open_map(queue, queue_path)) {
+    check_keys(queue, queue_path, {"size", "timeout"});
+    if (const auto v = queue["size"]) {
+      limits.queue_size =
+          static_cast<uint32_t>(read_count(v, child(queue_path, "size"), Range{0, 1'000'000}));
+    }
+    if (const auto v = queue["timeout"]) {
+      const std::string key = child(queue_path, "timeout");
+      limits.queue_timeout = read_duration(v, key);
+      if (limits.queue_timeout <= Duration::zero() ||
+          limits.queue_timeout > std::chrono::hours(1)) {
+        fail(key, format_duration(limits.queue_timeout) + " is out of range 1ms-1h");
+      }
+    }
+    if (limits.max_conns == 0) fail(queue_path, "only used with max_conns");
+  }
+}
+
 ServiceConfig parse_service(const YAML::Node& node, const std::string& path) {
   if (!node.IsMap()) fail(path, "expected a map");
-  check_keys(node, path, {"name", "balance", "instances", "hash", "health", "retry"});
+  check_keys(node, path,
+             {"name", "balance", "instances", "hash", "health", "retry", "max_conns", "queue"});
   ServiceConfig service;
   service.name = read_string(require(node, path, "name"), child(path, "name"));
   if (const auto balance = node["balance"]) {
@@ -450,6 +476,7 @@ ServiceConfig parse_service(const YAML::Node& node, const std::string& path) {
   if (const auto hash = node["hash"]) service.hash = parse_hash(hash, child(path, "hash"));
   service.health = parse_health(node["health"], child(path, "health"));
   service.retry = parse_retry(node["retry"], child(path, "retry"));
+  parse_conn_limit(node, path, service.limits);
   return service;
 }
 

@@ -122,6 +122,16 @@ struct RetryConfig {
   }
 };
 
+// `max_conns` and `queue:` of a service: at most `max_conns` requests (WebSocket tunnels
+// included) in flight to each instance, counted across workers (nginx's max_conns with a zone);
+// a request that finds every instance full waits in a bounded queue (nginx plus's `queue`,
+// HAProxy's server maxconn + `timeout queue`) and gets 503 when it is full or the wait too long.
+struct ConnLimitConfig {
+  uint32_t max_conns = 0;  // per instance; 0 = unlimited
+  uint32_t queue_size = 100;
+  Duration queue_timeout{5'000};
+};
+
 struct ServiceConfig {
   std::string name;                     // [a-z0-9][a-z0-9._-]{0,62}
   std::string balance = "round_robin";  // an algorithm of balance/factory.cpp
@@ -129,6 +139,7 @@ struct ServiceConfig {
   std::optional<HashConfig> hash{};  // given exactly when balance is hash
   HealthConfig health{};
   RetryConfig retry{};
+  ConnLimitConfig limits{};
 };
 
 struct RouteConfig {

@@ -88,6 +88,10 @@ std::string status_json(const Server& server) {
                         {"balance", service.balance},
                         {"panic", service.panic.load(std::memory_order_relaxed)},
                         {"instances", std::move(instances)}});
+    if (service.limits.max_conns != 0) {
+      services.back()["max_conns"] = service.limits.max_conns;
+      services.back()["queued"] = service.queue.waiting();
+    }
   }
   doc["services"] = std::move(services);
   return doc.dump() + "\n";

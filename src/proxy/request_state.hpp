@@ -20,18 +20,26 @@ struct RequestState {
   AccessRecord log;
 
   // Instances a request has tried, for the balancer's next pick.
-  std::span<bool> excluded(size_t instances) {
-    if (excluded_capacity_ < instances) {
-      excluded_ = std::make_unique<bool[]>(instances);
-      excluded_capacity_ = instances;
-    }
-    std::fill_n(excluded_.get(), instances, false);
-    return {excluded_.get(), instances};
-  }
+  std::span<bool> excluded(size_t instances) { return flags(excluded_, instances); }
+  // Instances found at max_conns during one pick (left out of that pick only).
+  std::span<bool> full(size_t instances) { return flags(full_, instances); }
 
  private:
-  std::unique_ptr<bool[]> excluded_;
-  size_t excluded_capacity_ = 0;
+  struct Flags {
+    std::unique_ptr<bool[]> data;
+    size_t capacity = 0;
+  };
+  // All false, one per instance; the memory is kept for the next request.
+  static std::span<bool> flags(Flags& flags, size_t instances) {
+    if (flags.capacity < instances) {
+      flags.data = std::make_unique<bool[]>(instances);
+      flags.capacity = instances;
+    }
+    std::fill_n(flags.data.get(), instances, false);
+    return {flags.data.get(), instances};
+  }
+  Flags excluded_;
+  Flags full_;
 };
 
 }  // namespace sb::proxy

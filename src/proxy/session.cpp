@@ -341,6 +341,15 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
   if (needs_.client_address || needs_.request_key) context.key = pick_key(service);
   // Counts this request (or tunnel) as active on its instance until proxy() ends, however it
   // ends; a retry on another instance moves it.
+  // When the request ends (after `active` below lets go of its instance), a request queued for
+  // a place under max_conns on this worker looks again at once.
+  struct WakeQueue {
+    const Service& service;
+    unsigned worker;
+    ~WakeQueue() {
+      if (service.limits.max_conns != 0) service.queue.notify_one(worker);
+    }
+  } wake_queue{service, worker_.index()};
   upstream::ActiveRequest active;
   BudgetedRequest budgeted(service.retry_budget, worker_.index());
   budgeted_ = &budgeted;
@@ -354,10 +363,16 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
   for (;;) {
     if (!upstream_) {
       // Pick (again): the instances tried already are excluded, so a retry goes elsewhere.
-      const size_t index = service.balancer(worker_.index()).pick(context);
+      queue_refusal_ = {};
+      const size_t index = service.limits.max_conns == 0
+                               ? service.balancer(worker_.index()).pick(context)
+                               : co_await pick_below_max_conns(service, context, active);
       if (index == balance::kNoInstance) {
         const std::string detail =
-            fmt::format("no instance available for service '{}'", service.name);
+            queue_refusal_.empty()
+                ? fmt::format("no instance available for service '{}'", service.name)
+                : fmt::format("service '{}': every instance at max_conns, {}", service.name,
+                              queue_refusal_);
         const Next answered = co_await reject(503, detail, !state_->request.message_complete());
         co_return answered;
       }
@@ -367,7 +382,7 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
       if (service.retry.try_timeout.count() != 0) {
         try_ends_ = CoarseClock::now() + service.retry.try_timeout;
       }
-      if (needs_.active_requests) active.assign(*instance_);
+      if (needs_.active_requests && service.limits.max_conns == 0) active.assign(*instance_);
       instance_->counters(worker_.index()).requests.add();
       if (tries_ > 1) worker_.stats().retries.add();
       if (worker_.access_log().enabled()) {
@@ -428,6 +443,59 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
       continue;
     }
     co_return outcome == Attempt::kDone ? Next::kKeepGoing : Next::kClose;
+  }
+}
+
+Task<size_t> Session::pick_below_max_conns(const Service& service, balance::PickContext& context,
+                                           upstream::ActiveRequest& active) {
+  const std::span<bool> full = state_->full(excluded_.size());
+  const auto limit = static_cast<int64_t>(service.limits.max_conns);
+  std::optional<QueueTimer> timer;
+  std::optional<ConnQueue::Waiter> waiter;
+  std::chrono::steady_clock::time_point give_up;
+  struct Place {  // the request's place in the queue, given back however the wait ends
+    ConnQueue* queue = nullptr;
+    ~Place() {
+      if (queue != nullptr) queue->leave();
+    }
+  } place;
+  for (;;) {
+    // Instances at max_conns are left out of this round's picks only.
+    size_t index = balance::kNoInstance;
+    bool any_full = false;
+    for (;;) {
+      index = service.balancer(worker_.index()).pick(context);
+      if (index == balance::kNoInstance || active.try_assign(*service.instances[index], limit)) {
+        break;
+      }
+      excluded_[index] = full[index] = true;
+      any_full = true;
+    }
+    for (size_t i = 0; i < full.size(); ++i) {
+      if (full[i]) excluded_[i] = full[i] = false;
+    }
+    // Found one, or nothing is full and every instance was tried or is down: no wait helps.
+    if (index != balance::kNoInstance || !any_full) co_return index;
+    const auto now = std::chrono::steady_clock::now();
+    if (!place.queue) {
+      if (!service.queue.enter(service.limits.queue_size)) {
+        queue_refusal_ = "queue full";
+        co_return balance::kNoInstance;
+      }
+      place.queue = &service.queue;
+      give_up = now + service.limits.queue_timeout;
+      timer.emplace(worker_.context().get_executor());
+      waiter.emplace(service.queue, worker_.index(), *timer);
+    }
+    if (now >= give_up) {
+      queue_refusal_ = "timed out in the queue";
+      co_return balance::kNoInstance;
+    }
+    timer->expires_after(
+        std::min<std::chrono::steady_clock::duration>(ConnQueue::kRecheck, give_up - now));
+    waiter->park();
+    co_await timer->async_wait(use_task);
+    waiter->unpark();
   }
 }
 

@@ -57,6 +57,11 @@ class Session {
   Task<Attempt> fail_attempt(uint32_t outcome, bool reached, int status, std::string_view detail,
                              bool close);
   bool may_retry(uint32_t outcome, bool reached);
+  // The pick of a service with max_conns: an instance with a free place, which `active` then
+  // holds; when every instance is full, waits in the service's queue. kNoInstance with
+  // queue_refusal_ set when the queue is full or the wait timed out.
+  Task<size_t> pick_below_max_conns(const Service& service, balance::PickContext& context,
+                                    upstream::ActiveRequest& active);
   // `timeout`, shortened to what is left of the attempt's try_timeout (when one is set).
   std::chrono::milliseconds try_limit(std::chrono::milliseconds timeout) const;
   Task<void> tunnel();
@@ -121,8 +126,9 @@ class Session {
   uint32_t tries_ = 0;
   CoarseClock::time_point try_ends_;  // try_timeout of the attempt in flight
   bool idempotent_ = true;
-  bool body_streamed_ = false;    // part of the body left the buffer: it cannot be sent again
-  bool interim_relayed_ = false;  // the client saw a 1xx of this attempt
+  bool body_streamed_ = false;      // part of the body left the buffer: it cannot be sent again
+  bool interim_relayed_ = false;    // the client saw a 1xx of this attempt
+  std::string_view queue_refusal_;  // why the max_conns queue turned the request away
 };
 
 }  // namespace sb::proxy

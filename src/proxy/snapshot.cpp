@@ -8,13 +8,15 @@ namespace sb::proxy {
 Service::Service(std::string name_, std::string balance_,
                  std::vector<std::shared_ptr<upstream::Instance>> instances_, unsigned workers,
                  const std::optional<config::HashConfig>& hash, const config::HealthConfig& health_,
-                 const config::RetryConfig& retry_)
+                 const config::RetryConfig& retry_, const config::ConnLimitConfig& limits_)
     : name(std::move(name_)),
       balance(std::move(balance_)),
       instances(std::move(instances_)),
       health(health_),
       retry(retry_),
-      retry_budget(workers) {
+      retry_budget(workers),
+      limits(limits_),
+      queue(workers) {
   balance::Options options;
   options.shared = &shared_;
   if (hash) {
@@ -25,6 +27,7 @@ Service::Service(std::string name_, std::string balance_,
   // Without a configured key, hash has nothing to hash: every request would fall back to round
   // robin, so skip the per-request key lookup too (config validation rules this out).
   if (hash_key.source == config::HashKey::Source::kNone) needs.request_key = false;
+  if (limits.max_conns != 0) needs.active_requests = true;  // max_conns counts what is in flight
   balancers_.reserve(workers);
   for (unsigned w = 0; w < workers; ++w) {
     balancers_.push_back(balance::make_balancer(balance, instances, options));

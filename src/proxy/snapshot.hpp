@@ -13,6 +13,7 @@
 #include "balance/balancer.hpp"
 #include "config/config.hpp"
 #include "core/ip_address.hpp"
+#include "proxy/conn_queue.hpp"
 #include "proxy/retry_budget.hpp"
 #include "proxy/route_table.hpp"
 #include "upstream/instance.hpp"
@@ -26,7 +27,8 @@ struct Service {
   Service(std::string name, std::string balance,
           std::vector<std::shared_ptr<upstream::Instance>> instances, unsigned workers,
           const std::optional<config::HashConfig>& hash = std::nullopt,
-          const config::HealthConfig& health = {}, const config::RetryConfig& retry = {});
+          const config::HealthConfig& health = {}, const config::RetryConfig& retry = {},
+          const config::ConnLimitConfig& limits = {});
 
   // Worker thread `worker` only: selection state (round robin's scores) is per worker, so picking
   // needs no lock. The balancer lives as long as the Service, so a request holding its snapshot
@@ -43,6 +45,8 @@ struct Service {
   config::RetryConfig retry;
   // Counts the service's requests and its retries in flight (any worker).
   mutable RetryBudget retry_budget;
+  config::ConnLimitConfig limits;  // max_conns per instance, and the queue
+  mutable ConnQueue queue;         // requests waiting while every instance is at max_conns
   // Whether the latest request found the service in panic mode (fewer healthy instances than
   // health.panic_threshold percent, so every instance is used). Written by any worker, read by
   // /lb-status; the worker that flips it logs the transition.

@@ -39,6 +39,7 @@ SnapshotBuilder::SnapshotBuilder(const config::Config& config, unsigned workers)
     entry.hash = sc.hash;
     entry.health = sc.health;
     entry.retry = sc.retry;
+    entry.limits = sc.limits;
     for (size_t i = 0; i < sc.instances.size(); ++i) {
       const config::InstanceConfig& ic = sc.instances[i];
       std::string error;
@@ -144,7 +145,7 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::build() {
       }
       entry.built =
           std::make_shared<const Service>(name, entry.balance, std::move(instances), workers_,
-                                          entry.hash, entry.health, entry.retry);
+                                          entry.hash, entry.health, entry.retry, entry.limits);
     }
     entry.index = snapshot->services.size();
     snapshot->services.push_back(entry.built);

@@ -46,6 +46,7 @@ class SnapshotBuilder {
     std::optional<config::HashConfig> hash;  // config services only
     config::HealthConfig health;             // defaults for registered-only services
     config::RetryConfig retry;
+    config::ConnLimitConfig limits;
     std::string ignored_balance;  // a meta balance already warned about
     std::vector<std::shared_ptr<upstream::Instance>> static_instances;
     std::map<std::string, Registered, std::less<>> registered;  // by instance id

@@ -46,6 +46,13 @@ class Instance {
   int64_t active_requests() const { return active_.value.load(std::memory_order_relaxed); }
   void add_active() { active_.value.fetch_add(1, std::memory_order_relaxed); }
   void remove_active() { active_.value.fetch_sub(1, std::memory_order_relaxed); }
+  bool try_add_active(int64_t limit) {
+    int64_t current = active_.value.load(std::memory_order_relaxed);
+    do {
+      if (current >= limit) return false;
+    } while (!active_.value.compare_exchange_weak(current, current + 1, std::memory_order_relaxed));
+    return true;
+  }
   // The peak-EWMA latency estimate, packed in one word so it updates with one CAS (see
   // balance/ewma.hpp); 0 until the first measurement.
   std::atomic<uint64_t>& latency_estimate() { return latency_.value; }
@@ -92,6 +99,14 @@ class ActiveRequest {
     release();
     instance.add_active();
     instance_ = &instance;
+  }
+  // Assigns only while fewer than `limit` requests are in flight to the instance (max_conns):
+  // the check and the count are one compare-and-swap, so workers never overshoot together.
+  bool try_assign(Instance& instance, int64_t limit) {
+    release();
+    if (!instance.try_add_active(limit)) return false;
+    instance_ = &instance;
+    return true;
   }
   void release() {
     if (instance_ == nullptr) return;
