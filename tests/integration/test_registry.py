@@ -325,3 +325,33 @@ def test_every_acknowledged_registration_survives_kill_9(switchboard, tmp_path):
     missing = acknowledged - present
     assert not missing, f"{len(missing)} acknowledged registrations lost, e.g. {sorted(missing)[:5]}"
     assert len(acknowledged) >= 300
+
+
+def test_drain_under_load_fails_no_request(switchboard, nginx_backends):
+    import json
+    import subprocess
+    nginx = nginx_backends(3)
+    sb, api = registry_proxy(switchboard)
+    for i, addr in enumerate(nginx.addrs):
+        host, port = addr.split(":")
+        api.register("web", f"w{i}", host, int(port), routes=[{"path_prefix": "/"}])
+
+    def served_by(addr):
+        status = json.loads(request(sb.port, path="/lb-status?format=json").body)
+        svc = next(s for s in status["services"] if s["name"] == "web")
+        return next((i["requests"] for i in svc["instances"] if i["address"] == addr), None)
+
+    wrk = subprocess.Popen(["wrk", "-t1", "-c16", "-d3s", f"http://127.0.0.1:{sb.port}/"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until(lambda: (served_by(nginx.addrs[0]) or 0) > 500, 10, message="load running")
+        status, _, body = api.call("POST", "/v1/services/web/instances/w0/drain")
+        assert status == 200 and body["state"] == "draining"
+        # Acknowledged means routed: the drained instance has left the snapshot at once.
+        assert served_by(nginx.addrs[0]) is None
+        out, _ = wrk.communicate(timeout=30)
+    finally:
+        if wrk.poll() is None:
+            wrk.kill()
+    assert "Non-2xx" not in out and "Socket errors" not in out, out
+    assert served_by(nginx.addrs[1]) > 1000 and served_by(nginx.addrs[2]) > 1000
