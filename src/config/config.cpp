@@ -8,6 +8,7 @@
 #include <array>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <initializer_list>
 #include <limits>
@@ -379,11 +380,84 @@ uint32_t read_outcomes(const YAML::Node& node, const std::string& key) {
   return outcomes;
 }
 
+// `expect: [200, 204, 300-399]` or `expect: 200-299`: statuses that pass an active check.
+std::vector<std::pair<uint16_t, uint16_t>> read_status_ranges(const YAML::Node& node,
+                                                              const std::string& key) {
+  const auto one = [](const YAML::Node& n, const std::string& k) {
+    if (!n.IsScalar()) fail(k, "expected a status or a range such as 200-399");
+    const std::string text = n.Scalar();
+    const size_t dash = text.find('-');
+    const auto status = [&](std::string_view part) {
+      uint32_t value = 0;
+      const auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), value);
+      if (ec != std::errc() || end != part.data() + part.size() || value < 100 || value > 599) {
+        fail(k, "expected a status 100-599 or a range such as 200-399, got " + quoted(text));
+      }
+      return static_cast<uint16_t>(value);
+    };
+    const std::string_view view(text);
+    const uint16_t lo = status(view.substr(0, dash));
+    const uint16_t hi = dash == std::string::npos ? lo : status(view.substr(dash + 1));
+    if (hi < lo) fail(k, "range " + quoted(text) + " ends before it starts");
+    return std::pair{lo, hi};
+  };
+  std::vector<std::pair<uint16_t, uint16_t>> ranges;
+  if (node.IsSequence()) {
+    if (node.size() == 0) fail(key, "expected at least one status");
+    for (size_t i = 0; i < node.size(); ++i) ranges.push_back(one(node[i], item(key, i)));
+  } else {
+    ranges.push_back(one(node, key));
+  }
+  return ranges;
+}
+
+// `check: {path: /health, interval: 2s, timeout: 1s, rise: 2, fall: 3, expect: [200-399]}`
+CheckConfig parse_check(const YAML::Node& node, const std::string& path) {
+  CheckConfig check;
+  if (node.IsNull()) return check;  // `check:` alone: every default
+  if (!node.IsMap()) fail(path, "expected a map");
+  check_keys(node, path, {"path", "interval", "timeout", "rise", "fall", "expect", "host"});
+  if (const auto v = node["path"]) {
+    check.path = read_string(v, child(path, "path"));
+    if (check.path.empty() || check.path.front() != '/' ||
+        check.path.find_first_of(" \r\n\t") != std::string::npos) {
+      fail(child(path, "path"),
+           "must start with '/' and hold no spaces, got " + quoted(check.path));
+    }
+  }
+  if (const auto v = node["interval"]) {
+    check.interval = read_duration(v, child(path, "interval"));
+    if (check.interval < Duration(100) || check.interval > std::chrono::hours(1)) {
+      fail(child(path, "interval"), format_duration(check.interval) + " is out of range 100ms-1h");
+    }
+  }
+  if (const auto v = node["timeout"]) check.timeout = read_duration(v, child(path, "timeout"));
+  if (check.timeout <= Duration::zero() || check.timeout > check.interval) {
+    fail(child(path, "timeout"), format_duration(check.timeout) + " must be above 0 and at most " +
+                                     "the interval (" + format_duration(check.interval) + ")");
+  }
+  if (const auto v = node["rise"]) {
+    check.rise = static_cast<uint32_t>(read_count(v, child(path, "rise"), Range{1, 100}));
+  }
+  if (const auto v = node["fall"]) {
+    check.fall = static_cast<uint32_t>(read_count(v, child(path, "fall"), Range{1, 100}));
+  }
+  if (const auto v = node["expect"]) check.expect = read_status_ranges(v, child(path, "expect"));
+  if (const auto v = node["host"]) {
+    check.host = read_string(v, child(path, "host"));
+    if (check.host.find_first_of(" \r\n\t/") != std::string::npos) {
+      fail(child(path, "host"), "not a host name: " + quoted(check.host));
+    }
+  }
+  return check;
+}
+
 // `health: {max_fails: 3, fail_timeout: 30s, fail_on: [error, timeout, 502], panic_threshold: 50}`
 HealthConfig parse_health(const YAML::Node& node, const std::string& path) {
   HealthConfig health;
   if (!open_map(node, path)) return health;
-  check_keys(node, path, {"max_fails", "fail_timeout", "fail_on", "panic_threshold"});
+  check_keys(node, path, {"max_fails", "fail_timeout", "fail_on", "panic_threshold", "check"});
+  if (const auto v = node["check"]) health.check = parse_check(v, child(path, "check"));
   if (const auto v = node["max_fails"]) {
     health.max_fails =
         static_cast<uint32_t>(read_count(v, child(path, "max_fails"), Range{0, 1000}));

@@ -54,6 +54,26 @@ struct HashConfig {
   uint32_t balance_factor = 0;  // bounded load in % of the average (HAProxy's); 0 = off, else >100
 };
 
+// `health.check:` of a service: active checks (HAProxy's `check inter rise fall`, nginx plus's
+// health_check): a GET of `path` on every instance every `interval`.
+struct CheckConfig {
+  std::string path = "/health";
+  Duration interval{2'000};
+  Duration timeout{1'000};
+  uint32_t rise = 2;  // passes in a row that bring a down instance back
+  uint32_t fall = 3;  // failures in a row that take an instance down
+  // Statuses that pass: inclusive ranges.
+  std::vector<std::pair<uint16_t, uint16_t>> expect{{200, 399}};
+  std::string host;  // Host header; empty = the instance's address:port
+
+  bool expects(int status) const {
+    for (const auto& [lo, hi] : expect) {
+      if (status >= lo && status <= hi) return true;
+    }
+    return false;
+  }
+};
+
 // Passive health (nginx's max_fails / fail_timeout) and panic mode (Envoy's panic threshold).
 struct HealthConfig {
   // What counts as a failed attempt: bits of kFailOn*.
@@ -67,7 +87,8 @@ struct HealthConfig {
   uint32_t max_fails = 1;  // 0: passive health off
   Duration fail_timeout{10'000};
   uint32_t fail_on = kFailOnError | kFailOnTimeout;
-  uint32_t panic_threshold = 50;  // percent healthy below which every instance is used
+  uint32_t panic_threshold = 50;     // percent healthy below which every instance is used
+  std::optional<CheckConfig> check;  // active checks; none by default
 
   // Whether a response with this status counts as a failure.
   bool fails_on_status(int status) const {

@@ -13,7 +13,7 @@ Eligibility exclude_unhealthy(std::span<const std::shared_ptr<upstream::Instance
     return result;
   }
   for (size_t i = 0; i < instances.size(); ++i) {
-    excluded[i] = instances[i]->passive().down(now);
+    excluded[i] = instances[i]->passive().down(now) || instances[i]->check_down();
     if (!excluded[i]) ++result.healthy;
   }
   const bool below_threshold =

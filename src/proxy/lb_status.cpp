@@ -81,6 +81,9 @@ std::string status_json(const Server& server) {
                              {"3xx", instance->responses(3)},
                              {"4xx", instance->responses(4)},
                              {"5xx", instance->responses(5)}}}});
+      if (service.health.check) {
+        instances.back()["check"] = instance->check_down() ? "down" : "up";
+      }
       // Only where the algorithm counts requests in flight; elsewhere a 0 would be a lie.
       if (service.needs.active_requests) instances.back()["active"] = instance->active_requests();
     }

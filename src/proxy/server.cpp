@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -9,6 +10,7 @@
 #include <thread>
 
 #include "admin/control_plane.hpp"
+#include "health/active_checker.hpp"
 
 namespace sb::proxy {
 
@@ -48,9 +50,24 @@ Server::Server(config::Config config) : config_(std::move(config)) {
   for (unsigned i = 0; i < threads; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, *this, snapshots_, *access_log_));
   }
+  const bool any_checks = std::any_of(config_.services.begin(), config_.services.end(),
+                                      [](const auto& s) { return s.health.check.has_value(); });
+  if (any_checks) {
+    checker_ = std::make_unique<health::ActiveChecker>([this] {
+      std::vector<health::CheckTarget> targets;
+      for (const auto& service : snapshots_.current()->services) {
+        if (!service->health.check) continue;
+        for (const auto& instance : service->instances) {
+          targets.push_back({instance, service->name, *service->health.check});
+        }
+      }
+      return targets;
+    });
+  }
 }
 
 Server::~Server() {
+  if (checker_) checker_->stop();
   if (control_plane_) control_plane_->stop();
   for (auto& w : workers_) w->force_stop();
   workers_.clear();
@@ -80,6 +97,7 @@ int Server::run() {
                  admin.port(), config_.registry.data_dir);
   }
   for (auto& w : workers_) w->start();
+  if (checker_) checker_->start();
   const std::string shown_host = shown(endpoint.address());
   spdlog::info("proxy listening on http://{}:{} ({} worker{})", shown_host, endpoint.port(),
                workers_.size(), workers_.size() == 1 ? "" : "s");
@@ -89,6 +107,7 @@ int Server::run() {
   signals_context.run();
   spdlog::info("received {}, draining (up to {} ms)",
                signal_number == SIGINT ? "SIGINT" : "SIGTERM", config_.timeouts.drain.count());
+  if (checker_) checker_->stop();
   if (control_plane_) control_plane_->stop();
   drain();
   access_log_->stop();

@@ -17,6 +17,9 @@
 namespace sb::admin {
 class ControlPlane;
 }
+namespace sb::health {
+class ActiveChecker;
+}
 
 namespace sb::proxy {
 
@@ -40,6 +43,7 @@ class Server {
   SnapshotPublisher<Snapshot> snapshots_;
   std::unique_ptr<SnapshotBuilder> builder_;
   std::unique_ptr<admin::ControlPlane> control_plane_;
+  std::unique_ptr<health::ActiveChecker> checker_;  // when a service has health.check
   std::unique_ptr<AccessLog> access_log_;
   std::vector<std::unique_ptr<Worker>> workers_;
 };

@@ -322,7 +322,7 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
   const std::span<bool> excluded = state_->excluded(service.instances.size());
   needs_ = service.needs;
   health_ = &service.health;
-  if (service.health.max_fails > 0) {
+  if (service.health.max_fails > 0 || service.health.check) {
     const health::Eligibility eligible = health::exclude_unhealthy(
         service.instances, excluded, CoarseClock::now(), service.health.panic_threshold);
     if (service.panic.load(std::memory_order_relaxed) != eligible.panic &&

@@ -57,6 +57,10 @@ class Instance {
   // balance/ewma.hpp); 0 until the first measurement.
   std::atomic<uint64_t>& latency_estimate() { return latency_.value; }
   const std::atomic<uint64_t>& latency_estimate() const { return latency_.value; }
+  // Down by active checks (health/active_checker.hpp), which run on their own thread and write
+  // it; workers read it on every pick of a checked service. Relaxed: it orders nothing else.
+  bool check_down() const { return check_down_.load(std::memory_order_relaxed); }
+  void set_check_down(bool down) { check_down_.store(down, std::memory_order_relaxed); }
   uint64_t requests() const;
   uint64_t responses(int status_class) const;  // 1..5
   uint64_t failures() const;
@@ -82,6 +86,7 @@ class Instance {
   LatencyWord latency_;
   // Written by workers on failures only, on a cache line of its own.
   alignas(64) health::PassiveHealth passive_;
+  std::atomic<bool> check_down_{false};
 };
 
 // One request (or tunnel) in flight to an instance, counted in its active_requests() for as long
