@@ -30,7 +30,16 @@ struct PickContext {
   // address (ip_hash). Filled by the session only for an algorithm whose Needs ask for it; absent
   // when the request does not carry the key (then hash and ip_hash fall back to round robin).
   std::optional<uint64_t> key;
+  // Weights for this pick instead of the instances' own (slow start ramps some of them), one per
+  // instance, or empty. Only round_robin and least_conn weigh by them, as in Envoy: the hashing
+  // algorithms would move sticky keys, and random, p2c and ewma sample by static tables.
+  std::span<const uint32_t> weights{};
 };
+
+inline int64_t weight_of(const PickContext& context, const std::vector<int64_t>& own,
+                         size_t index) {
+  return context.weights.empty() ? own[index] : int64_t{context.weights[index]};
+}
 
 inline bool is_excluded(const PickContext& context, size_t index) {
   return index < context.excluded.size() && context.excluded[index];

@@ -14,8 +14,9 @@ size_t RoundRobin::pick(const PickContext& context) {
   int64_t total = 0;
   for (size_t i = 0; i < weight_.size(); ++i) {
     if (is_excluded(context, i)) continue;
-    current_[i] += weight_[i];
-    total += weight_[i];
+    const int64_t weight = weight_of(context, weight_, i);
+    current_[i] += weight;
+    total += weight;
     if (best == kNoInstance || current_[i] > current_[best]) best = i;
   }
   if (best != kNoInstance) current_[best] -= total;

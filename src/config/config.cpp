@@ -537,10 +537,49 @@ void parse_conn_limit(const YAML::Node& node, const std::string& path, ConnLimit
   }
 }
 
+// `outlier: {consecutive_5xx: 5, consecutive_gateway_errors: 5, base_ejection_time: 30s,
+//            max_ejection_time: 300s, max_ejection_percent: 10}`
+OutlierConfig parse_outlier(const YAML::Node& node, const std::string& path) {
+  OutlierConfig outlier;
+  if (node.IsNull()) return outlier;  // `outlier:` alone: every default
+  if (!node.IsMap()) fail(path, "expected a map");
+  check_keys(node, path,
+             {"consecutive_5xx", "consecutive_gateway_errors", "base_ejection_time",
+              "max_ejection_time", "max_ejection_percent"});
+  if (const auto v = node["consecutive_5xx"]) {
+    outlier.consecutive_5xx =
+        static_cast<uint32_t>(read_count(v, child(path, "consecutive_5xx"), Range{0, 1000}));
+  }
+  if (const auto v = node["consecutive_gateway_errors"]) {
+    outlier.consecutive_gateway_errors = static_cast<uint32_t>(
+        read_count(v, child(path, "consecutive_gateway_errors"), Range{0, 1000}));
+  }
+  const auto ejection_time = [&](const char* key, Duration& out) {
+    if (const auto v = node[key]) {
+      out = read_duration(v, child(path, key));
+      if (out <= Duration::zero() || out > std::chrono::hours(24)) {
+        fail(child(path, key), format_duration(out) + " is out of range 1ms-24h");
+      }
+    }
+  };
+  ejection_time("base_ejection_time", outlier.base_ejection_time);
+  ejection_time("max_ejection_time", outlier.max_ejection_time);
+  if (outlier.max_ejection_time < outlier.base_ejection_time) {
+    fail(child(path, "max_ejection_time"), "must be at least base_ejection_time (" +
+                                               format_duration(outlier.base_ejection_time) + ")");
+  }
+  if (const auto v = node["max_ejection_percent"]) {
+    outlier.max_ejection_percent =
+        static_cast<uint32_t>(read_count(v, child(path, "max_ejection_percent"), Range{0, 100}));
+  }
+  return outlier;
+}
+
 ServiceConfig parse_service(const YAML::Node& node, const std::string& path) {
   if (!node.IsMap()) fail(path, "expected a map");
   check_keys(node, path,
-             {"name", "balance", "instances", "hash", "health", "retry", "max_conns", "queue"});
+             {"name", "balance", "instances", "hash", "health", "retry", "max_conns", "queue",
+              "outlier", "slow_start"});
   ServiceConfig service;
   service.name = read_string(require(node, path, "name"), child(path, "name"));
   if (const auto balance = node["balance"]) {
@@ -551,6 +590,14 @@ ServiceConfig parse_service(const YAML::Node& node, const std::string& path) {
   service.health = parse_health(node["health"], child(path, "health"));
   service.retry = parse_retry(node["retry"], child(path, "retry"));
   parse_conn_limit(node, path, service.limits);
+  if (const auto v = node["outlier"]) service.outlier = parse_outlier(v, child(path, "outlier"));
+  if (const auto v = node["slow_start"]) {
+    service.slow_start = read_duration(v, child(path, "slow_start"));
+    if (service.slow_start < Duration::zero() || service.slow_start > std::chrono::hours(1)) {
+      fail(child(path, "slow_start"),
+           format_duration(service.slow_start) + " is out of range 0-1h");
+    }
+  }
   return service;
 }
 

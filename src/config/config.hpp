@@ -153,6 +153,19 @@ struct ConnLimitConfig {
   Duration queue_timeout{5'000};
 };
 
+// `outlier:` of a service: Envoy's outlier detection. An instance that answers
+// `consecutive_5xx` 5xx in a row, or `consecutive_gateway_errors` gateway errors in a row (502,
+// 503, 504, a refused or reset connection, a timeout), is ejected for base_ejection_time times
+// the number of its ejections (capped at max_ejection_time); never more than
+// max_ejection_percent of the service's instances at once, though one always may be.
+struct OutlierConfig {
+  uint32_t consecutive_5xx = 5;             // 0 = this rule off
+  uint32_t consecutive_gateway_errors = 5;  // 0 = this rule off
+  Duration base_ejection_time{30'000};
+  Duration max_ejection_time{300'000};
+  uint32_t max_ejection_percent = 10;
+};
+
 struct ServiceConfig {
   std::string name;                     // [a-z0-9][a-z0-9._-]{0,62}
   std::string balance = "round_robin";  // an algorithm of balance/factory.cpp
@@ -161,6 +174,10 @@ struct ServiceConfig {
   HealthConfig health{};
   RetryConfig retry{};
   ConnLimitConfig limits{};
+  std::optional<OutlierConfig> outlier{};  // off unless given
+  // Ramp of an instance that joins or comes back, from 10 % of its weight to all of it
+  // (round_robin and least_conn, as Envoy); 0 = off.
+  Duration slow_start{0};
 };
 
 struct RouteConfig {

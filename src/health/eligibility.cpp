@@ -1,5 +1,7 @@
 #include "health/eligibility.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 
 namespace sb::health {
@@ -8,12 +10,19 @@ Eligibility exclude_unhealthy(std::span<const std::shared_ptr<upstream::Instance
                               std::span<bool> excluded, CoarseClock::time_point now,
                               uint32_t panic_threshold_percent) {
   Eligibility result;
+  for (const auto& instance : instances) {
+    if (instance->outlier().take_return(now)) {
+      spdlog::info("instance {} back from ejection {}", instance->label(),
+                   instance->outlier().ejections());
+    }
+  }
   if (instances.size() <= 1) {
     result.healthy = instances.size();
     return result;
   }
   for (size_t i = 0; i < instances.size(); ++i) {
-    excluded[i] = instances[i]->passive().down(now) || instances[i]->check_down();
+    excluded[i] = instances[i]->passive().down(now) || instances[i]->check_down() ||
+                  instances[i]->outlier().ejected(now);
     if (!excluded[i]) ++result.healthy;
   }
   const bool below_threshold =

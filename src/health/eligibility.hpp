@@ -1,9 +1,9 @@
 // Which instances of a service may take a new request: selection (the balancer) is separate from
 // eligibility (this), as in Pingora and HAProxy. An instance that is down by passive health or by
-// active checks is excluded, except that a service with one instance is never marked down, and when
-// fewer than `panic_threshold` percent of the instances are healthy all of them are used (Envoy's
-// panic mode: failing open beats sending every request to the few left); with the threshold at 0
-// and every instance down, all are tried again (nginx).
+// active checks, or ejected by outlier detection, is excluded, except that a service with one
+// instance is never marked down, and when fewer than `panic_threshold` percent of the instances are
+// healthy all of them are used (Envoy's panic mode: failing open beats sending every request to the
+// few left); with the threshold at 0 and every instance down, all are tried again (nginx).
 #pragma once
 
 #include <chrono>

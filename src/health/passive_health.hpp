@@ -39,6 +39,8 @@ class PassiveHealth {
     fails_.store(0, std::memory_order_relaxed);
   }
   uint32_t fails() const { return fails_.load(std::memory_order_relaxed); }
+  // When the last down period ends or ended (0: never down).
+  Clock::rep down_until() const { return down_until_.load(std::memory_order_relaxed); }
 
  private:
   std::atomic<uint32_t> fails_{0};

@@ -81,6 +81,10 @@ std::string status_json(const Server& server) {
                              {"3xx", instance->responses(3)},
                              {"4xx", instance->responses(4)},
                              {"5xx", instance->responses(5)}}}});
+      if (service.outlier) {
+        instances.back()["ejected"] = instance->outlier().ejected(CoarseClock::now());
+        instances.back()["ejections"] = instance->outlier().ejections();
+      }
       if (service.health.check) {
         instances.back()["check"] = instance->check_down() ? "down" : "up";
       }

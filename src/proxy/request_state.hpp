@@ -6,6 +6,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "http/message_parser.hpp"
 #include "proxy/access_log.hpp"
@@ -23,6 +24,11 @@ struct RequestState {
   std::span<bool> excluded(size_t instances) { return flags(excluded_, instances); }
   // Instances found at max_conns during one pick (left out of that pick only).
   std::span<bool> full(size_t instances) { return flags(full_, instances); }
+  // Slow start's weights for one pick, one per instance.
+  std::span<uint32_t> weights(size_t instances) {
+    if (weights_.size() < instances) weights_.resize(instances);
+    return {weights_.data(), instances};
+  }
 
  private:
   struct Flags {
@@ -40,6 +46,7 @@ struct RequestState {
   }
   Flags excluded_;
   Flags full_;
+  std::vector<uint32_t> weights_;
 };
 
 }  // namespace sb::proxy

@@ -21,6 +21,9 @@ namespace sb::proxy {
 
 namespace {
 
+// Slow start weighs in hundredths of a weight, so 10 % of weight 1 is still a weight.
+constexpr uint32_t kSlowStartScale = 100;
+
 constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
 // Lingering close: after an error response, read (and drop) what the client still sends for a
 // while, so the kernel does not answer unread bytes with a reset that destroys our response.
@@ -63,6 +66,24 @@ bool is_idempotent(llhttp_method_t method) {
     default:
       return false;
   }
+}
+
+// What round_robin and least_conn weigh the service's instances by for this pick: each one's
+// weight, ramped for those that joined or came back less than slow_start ago.
+std::span<const uint32_t> slow_start_weights(const Service& service, std::span<uint32_t> out,
+                                             CoarseClock::time_point now) {
+  const CoarseClock::rep window = CoarseClock::duration(service.slow_start).count();
+  for (size_t i = 0; i < out.size(); ++i) {
+    const upstream::Instance& instance = *service.instances[i];
+    out[i] = instance.weight() * kSlowStartScale;
+    const CoarseClock::rep start = instance.ramp_start();
+    const CoarseClock::rep elapsed = now.time_since_epoch().count() - start;
+    if (start == 0 || elapsed >= window) continue;
+    // Linear from 10 % to 100 % (Envoy's slow start with aggression 1 and min_weight_percent 10).
+    const int64_t percent = std::max<int64_t>(10, elapsed < 0 ? 0 : elapsed * 100 / window);
+    out[i] = static_cast<uint32_t>(instance.weight() * kSlowStartScale * percent / 100);
+  }
+  return out;
 }
 
 // One direction of a WebSocket tunnel: bytes from `from` to `to` until either side ends.
@@ -322,7 +343,7 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
   const std::span<bool> excluded = state_->excluded(service.instances.size());
   needs_ = service.needs;
   health_ = &service.health;
-  if (service.health.max_fails > 0 || service.health.check) {
+  if (service.checks_health()) {
     const health::Eligibility eligible = health::exclude_unhealthy(
         service.instances, excluded, CoarseClock::now(), service.health.panic_threshold);
     if (service.panic.load(std::memory_order_relaxed) != eligible.panic &&
@@ -337,8 +358,12 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
   }
   // The key is hashed once: a retry picks with the same key, and the head it came from is
   // overwritten once the body streams. Round robin and the others that hash nothing skip it.
-  balance::PickContext context{excluded, std::nullopt};
+  balance::PickContext context{excluded, std::nullopt, {}};
   if (needs_.client_address || needs_.request_key) context.key = pick_key(service);
+  if (service.slow_start.count() != 0) {
+    context.weights =
+        slow_start_weights(service, state_->weights(service.instances.size()), CoarseClock::now());
+  }
   // Counts this request (or tunnel) as active on its instance until proxy() ends, however it
   // ends; a retry on another instance moves it.
   // When the request ends (after `active` below lets go of its instance), a request queued for
@@ -800,6 +825,7 @@ Task<Session::Attempt> Session::relay_response(bool resendable) {
 }
 
 void Session::note_failure(bool timed_out) {
+  if (service_ != nullptr && service_->outlier) note_outlier(health::Outcome::kGatewayError);
   if (health_ == nullptr || health_->max_fails == 0) return;
   const uint32_t kind =
       timed_out ? config::HealthConfig::kFailOnTimeout : config::HealthConfig::kFailOnError;
@@ -812,6 +838,11 @@ void Session::note_failure(bool timed_out) {
 }
 
 void Session::note_response(int status) {
+  if (service_ != nullptr && service_->outlier) {
+    note_outlier(status < 500                     ? health::Outcome::kSuccess
+                 : status >= 502 && status <= 504 ? health::Outcome::kGatewayError
+                                                  : health::Outcome::k5xx);
+  }
   if (health_ == nullptr || health_->max_fails == 0) return;
   if (!health_->fails_on_status(status)) {
     instance_->passive().record_success();
@@ -822,6 +853,28 @@ void Session::note_response(int status) {
     spdlog::warn("instance {} marked down for {} ms: answered {}", instance_->label(),
                  health_->fail_timeout.count(), status);
   }
+}
+
+void Session::note_outlier(health::Outcome outcome) {
+  const config::OutlierConfig& policy = *service_->outlier;
+  if (!instance_->outlier().record(outcome, policy)) return;
+  const auto now = CoarseClock::now();
+  if (instance_->outlier().ejected(now)) return;
+  // Never more than max_ejection_percent of the instances out at once, but one always may be.
+  const auto& instances = service_->instances;
+  const auto ejected = static_cast<size_t>(
+      std::count_if(instances.begin(), instances.end(),
+                    [&](const auto& instance) { return instance->outlier().ejected(now); }));
+  if (ejected > 0 && (ejected + 1) * 100 > size_t{policy.max_ejection_percent} * instances.size()) {
+    spdlog::info("instance {} of service {} not ejected: {} of {} instances out already",
+                 instance_->label(), service_->name, ejected, instances.size());
+    return;
+  }
+  const auto length = instance_->outlier().eject(now, policy);
+  spdlog::warn("instance {} of service {} ejected for {} ms: {} in a row (ejection {})",
+               instance_->label(), service_->name, length.count(),
+               outcome == health::Outcome::k5xx ? "5xx answers" : "gateway errors",
+               instance_->outlier().ejections());
 }
 
 Task<void> Session::tunnel() {

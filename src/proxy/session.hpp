@@ -13,6 +13,7 @@
 #include "core/deadline.hpp"
 #include "core/io.hpp"
 #include "core/ip_address.hpp"
+#include "health/outlier.hpp"
 #include "http/message_parser.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/request_state.hpp"
@@ -69,6 +70,9 @@ class Session {
   // timeout), or a final response head arrived (a failure too if its status is in fail_on).
   void note_failure(bool timed_out);
   void note_response(int status);
+  // Outlier detection of the instance in flight (services with `outlier:`): counts the outcome
+  // and ejects the instance when a rule trips and the service's ejection cap allows.
+  void note_outlier(health::Outcome outcome);
   Task<Next> respond_local(int status, std::string_view content_type, std::string_view body,
                            bool close);
   Task<Next> reject(int status, std::string_view detail, bool close);

@@ -8,7 +8,8 @@ namespace sb::proxy {
 Service::Service(std::string name_, std::string balance_,
                  std::vector<std::shared_ptr<upstream::Instance>> instances_, unsigned workers,
                  const std::optional<config::HashConfig>& hash, const config::HealthConfig& health_,
-                 const config::RetryConfig& retry_, const config::ConnLimitConfig& limits_)
+                 const config::RetryConfig& retry_, const config::ConnLimitConfig& limits_,
+                 const std::optional<config::OutlierConfig>& outlier_, config::Duration slow_start_)
     : name(std::move(name_)),
       balance(std::move(balance_)),
       instances(std::move(instances_)),
@@ -16,7 +17,10 @@ Service::Service(std::string name_, std::string balance_,
       retry(retry_),
       retry_budget(workers),
       limits(limits_),
-      queue(workers) {
+      queue(workers),
+      outlier(outlier_),
+      slow_start(balance == "round_robin" || balance == "least_conn" ? slow_start_
+                                                                     : config::Duration::zero()) {
   balance::Options options;
   options.shared = &shared_;
   if (hash) {

@@ -28,7 +28,9 @@ struct Service {
           std::vector<std::shared_ptr<upstream::Instance>> instances, unsigned workers,
           const std::optional<config::HashConfig>& hash = std::nullopt,
           const config::HealthConfig& health = {}, const config::RetryConfig& retry = {},
-          const config::ConnLimitConfig& limits = {});
+          const config::ConnLimitConfig& limits = {},
+          const std::optional<config::OutlierConfig>& outlier = std::nullopt,
+          config::Duration slow_start = config::Duration::zero());
 
   // Worker thread `worker` only: selection state (round robin's scores) is per worker, so picking
   // needs no lock. The balancer lives as long as the Service, so a request holding its snapshot
@@ -47,6 +49,10 @@ struct Service {
   mutable RetryBudget retry_budget;
   config::ConnLimitConfig limits;  // max_conns per instance, and the queue
   mutable ConnQueue queue;         // requests waiting while every instance is at max_conns
+  std::optional<config::OutlierConfig> outlier;  // outlier detection, when on
+  config::Duration slow_start{0};                // ramp of joining / returning instances; 0 = off
+  // Whether a pick needs health::exclude_unhealthy (some health rule can take instances out).
+  bool checks_health() const { return health.max_fails > 0 || health.check || outlier; }
   // Whether the latest request found the service in panic mode (fewer healthy instances than
   // health.panic_threshold percent, so every instance is used). Written by any worker, read by
   // /lb-status; the worker that flips it logs the transition.

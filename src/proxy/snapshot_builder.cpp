@@ -40,6 +40,8 @@ SnapshotBuilder::SnapshotBuilder(const config::Config& config, unsigned workers)
     entry.health = sc.health;
     entry.retry = sc.retry;
     entry.limits = sc.limits;
+    entry.outlier = sc.outlier;
+    entry.slow_start = sc.slow_start;
     for (size_t i = 0; i < sc.instances.size(); ++i) {
       const config::InstanceConfig& ic = sc.instances[i];
       std::string error;
@@ -63,8 +65,12 @@ std::shared_ptr<upstream::Instance> SnapshotBuilder::make_instance(const std::st
     spdlog::warn("registered instance {}:{} gets no traffic: {}", host, port, error);
     return nullptr;
   }
-  return std::make_shared<upstream::Instance>(++last_instance_id_, host, port, *endpoint, weight,
-                                              workers_);
+  auto instance = std::make_shared<upstream::Instance>(++last_instance_id_, host, port, *endpoint,
+                                                       weight, workers_);
+  // An instance that joins a running proxy ramps up (slow start); those there from the start,
+  // stored registrations included, do not.
+  if (built_once_) instance->came_back();
+  return instance;
 }
 
 void SnapshotBuilder::set_registered(std::string_view service,
@@ -143,9 +149,9 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::build() {
       for (const auto& [id, r] : entry.registered) {
         if (r.routable && r.instance) instances.push_back(r.instance);
       }
-      entry.built =
-          std::make_shared<const Service>(name, entry.balance, std::move(instances), workers_,
-                                          entry.hash, entry.health, entry.retry, entry.limits);
+      entry.built = std::make_shared<const Service>(name, entry.balance, std::move(instances),
+                                                    workers_, entry.hash, entry.health, entry.retry,
+                                                    entry.limits, entry.outlier, entry.slow_start);
     }
     entry.index = snapshot->services.size();
     snapshot->services.push_back(entry.built);
@@ -172,6 +178,7 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::build() {
       }
     }
   }
+  built_once_ = true;
   return snapshot;
 }
 

@@ -47,6 +47,8 @@ class SnapshotBuilder {
     config::HealthConfig health;             // defaults for registered-only services
     config::RetryConfig retry;
     config::ConnLimitConfig limits;
+    std::optional<config::OutlierConfig> outlier;
+    config::Duration slow_start{0};
     std::string ignored_balance;  // a meta balance already warned about
     std::vector<std::shared_ptr<upstream::Instance>> static_instances;
     std::map<std::string, Registered, std::less<>> registered;  // by instance id
@@ -62,6 +64,7 @@ class SnapshotBuilder {
 
   config::Config config_;  // timeouts, limits, endpoints and static routes
   unsigned workers_;
+  bool built_once_ = false;        // instances made after the first build ramp up (slow start)
   uint64_t last_instance_id_ = 0;  // instance ids are unique for the life of the process
   std::map<std::string, Entry, std::less<>> services_;
   std::vector<std::string> config_order_;  // config services first, in config order

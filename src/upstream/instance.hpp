@@ -2,6 +2,7 @@
 // snapshots, so counters survive a change of routes or of the instance list.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
@@ -10,6 +11,7 @@
 #include <string>
 
 #include "core/counter.hpp"
+#include "health/outlier.hpp"
 #include "health/passive_health.hpp"
 
 namespace sb::upstream {
@@ -60,7 +62,23 @@ class Instance {
   // Down by active checks (health/active_checker.hpp), which run on their own thread and write
   // it; workers read it on every pick of a checked service. Relaxed: it orders nothing else.
   bool check_down() const { return check_down_.load(std::memory_order_relaxed); }
-  void set_check_down(bool down) { check_down_.store(down, std::memory_order_relaxed); }
+  void set_check_down(bool down) {
+    if (!down) came_back();
+    check_down_.store(down, std::memory_order_relaxed);
+  }
+  // Outlier detection (Envoy's ejections), shared by every worker; see health/outlier.hpp.
+  health::OutlierState& outlier() { return outlier_; }
+  const health::OutlierState& outlier() const { return outlier_; }
+  // Slow start: when the instance last joined or came back up (CoarseClock ticks), as far as the
+  // instance knows it: a join (set by the snapshot builder) or an active check's rise. The ends
+  // of passive-down and ejection periods count too (ramp_start below).
+  void came_back(CoarseClock::time_point now = CoarseClock::now()) {
+    came_back_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+  }
+  CoarseClock::rep ramp_start() const {
+    return std::max({came_back_.load(std::memory_order_relaxed), passive_.down_until(),
+                     outlier_.ejected_until()});
+  }
   uint64_t requests() const;
   uint64_t responses(int status_class) const;  // 1..5
   uint64_t failures() const;
@@ -87,6 +105,8 @@ class Instance {
   // Written by workers on failures only, on a cache line of its own.
   alignas(64) health::PassiveHealth passive_;
   std::atomic<bool> check_down_{false};
+  std::atomic<CoarseClock::rep> came_back_{0};
+  health::OutlierState outlier_;
 };
 
 // One request (or tunnel) in flight to an instance, counted in its active_requests() for as long
