@@ -1,6 +1,11 @@
 // Smooth weighted round robin, as nginx's ngx_http_upstream_round_robin.c does it: every pick adds
 // each eligible instance's weight to its running score, takes the highest, and subtracts the total
 // from the winner. Weights 5:1:1 give a a b a c a a, never a burst of five.
+//
+// That is a scan of every instance per pick (nginx's too): 190 ns at 100 instances, 20 us at
+// 10,000 (bench/pick). With equal weights, the common case, smooth weighted round robin is plain
+// rotation, so it is done as one: a cursor that moves to the next instance not excluded, O(1)
+// however many instances there are.
 #pragma once
 
 #include <cstdint>
@@ -16,8 +21,12 @@ class RoundRobin final : public Balancer {
   size_t pick(const PickContext& context) override;
 
  private:
+  size_t pick_weighted(const PickContext& context);
+
   std::vector<int64_t> weight_;
   std::vector<int64_t> current_;
+  bool equal_weights_ = true;
+  size_t cursor_ = 0;  // the rotation's next instance (equal weights)
 };
 
 }  // namespace sb::balance
