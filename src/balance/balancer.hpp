@@ -34,6 +34,9 @@ struct PickContext {
   // instance, or empty. Only round_robin and least_conn weigh by them, as in Envoy: the hashing
   // algorithms would move sticky keys, and random, p2c and ewma sample by static tables.
   std::span<const uint32_t> weights{};
+  // A pick after a failed attempt of the same request: round robin does not count it as the
+  // next instance's turn in its rotation.
+  bool retry = false;
 };
 
 inline int64_t weight_of(const PickContext& context, const std::vector<int64_t>& own,

@@ -13,15 +13,17 @@ RoundRobin::RoundRobin(InstanceList instances, const Options& /*options*/)
 }
 
 size_t RoundRobin::pick(const PickContext& context) {
-  // Slow start's per-pick weights make them unequal for a while: the weighted path then.
-  if (!equal_weights_ || !context.weights.empty()) return pick_weighted(context);
-  const size_t n = weight_.size();
-  for (size_t tried = 0; tried < n; ++tried) {
-    const size_t index = cursor_;
-    cursor_ = cursor_ + 1 == n ? 0 : cursor_ + 1;
-    if (!is_excluded(context, index)) return index;
+  // Slow start's per-pick weights make them unequal for a while, and a pick that excludes some
+  // (a retry, instances down) must not take the turn of the next in the rotation: nginx's
+  // weighted path then, which credits only the instances that may be picked.
+  if (!equal_weights_ || !context.weights.empty() || !context.excluded.empty()) {
+    return pick_weighted(context);
   }
-  return kNoInstance;
+  const size_t n = weight_.size();
+  if (n == 0) return kNoInstance;
+  const size_t index = cursor_;
+  cursor_ = cursor_ + 1 == n ? 0 : cursor_ + 1;
+  return index;
 }
 
 size_t RoundRobin::pick_weighted(const PickContext& context) {
@@ -34,7 +36,11 @@ size_t RoundRobin::pick_weighted(const PickContext& context) {
     total += weight;
     if (best == kNoInstance || current_[i] > current_[best]) best = i;
   }
-  if (best != kNoInstance) current_[best] -= total;
+  if (best == kNoInstance) return best;
+  current_[best] -= total;
+  // The rotation (equal weights) goes on after the instance picked here: instances down do not
+  // shift who is next, and a retry leaves the rotation where it was.
+  if (!context.retry) cursor_ = best + 1 == weight_.size() ? 0 : best + 1;
   return best;
 }
 

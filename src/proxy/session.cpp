@@ -343,6 +343,7 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
   const std::span<bool> excluded = state_->excluded(service.instances.size());
   needs_ = service.needs;
   health_ = &service.health;
+  bool any_excluded = false;
   if (service.checks_health()) {
     const health::Eligibility eligible = health::exclude_unhealthy(
         service.instances, excluded, CoarseClock::now(), service.health.panic_threshold);
@@ -355,10 +356,14 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
         spdlog::info("service {} out of panic mode", service.name);
       }
     }
+    any_excluded = !eligible.panic && eligible.healthy < service.instances.size();
   }
   // The key is hashed once: a retry picks with the same key, and the head it came from is
   // overwritten once the body streams. Round robin and the others that hash nothing skip it.
-  balance::PickContext context{excluded, std::nullopt, {}};
+  // A first pick with nothing excluded says so with an empty list (round robin then rotates in
+  // O(1)); every pick after it, a retry, sees what was tried.
+  balance::PickContext context{
+      any_excluded ? std::span<const bool>(excluded) : std::span<const bool>(), std::nullopt, {}};
   if (needs_.client_address || needs_.request_key) context.key = pick_key(service);
   if (service.slow_start.count() != 0) {
     context.weights =
@@ -402,6 +407,8 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
         co_return answered;
       }
       excluded[index] = true;
+      context.excluded = excluded;
+      context.retry = true;  // for the picks after this one
       instance_ = service.instances[index];
       ++tries_;
       if (service.retry.try_timeout.count() != 0) {
@@ -484,6 +491,7 @@ Task<size_t> Session::pick_below_max_conns(const Service& service, balance::Pick
       if (queue != nullptr) queue->leave();
     }
   } place;
+  context.excluded = excluded_;  // full instances are marked in it
   for (;;) {
     // Instances at max_conns are left out of this round's picks only.
     size_t index = balance::kNoInstance;
@@ -540,10 +548,12 @@ bool Session::may_retry(uint32_t outcome, bool reached) {
   // A POST that reached an upstream may have been acted on: sending it again could do it twice.
   if (reached && !idempotent_ && !retry.non_idempotent) return false;
   if (std::find(excluded_.begin(), excluded_.end(), false) == excluded_.end()) return false;
-  // The budget bounds work sent again. A request that reached no upstream (its connection was
-  // refused or timed out) is still sent once in all, so its move to the next instance is not
-  // charged: a dead instance costs a burst of such moves, never a storm.
-  if (reached && !budgeted_->allow_retry(retry.budget_percent, retry.budget_min)) {
+  // The budget guards a struggling service against work sent again: a retry after a response
+  // timeout or a retried status is charged. One after a connection error (refused, reset or
+  // closed before any answer, garbage) is not: it costs the failed instance nothing, `tries`
+  // bounds it, and a backend killed under load cuts several requests at once that must all move.
+  const bool charged = reached && outcome != config::HealthConfig::kFailOnError;
+  if (charged && !budgeted_->allow_retry(retry.budget_percent, retry.budget_min)) {
     worker_.stats().retries_over_budget.add();
     return false;
   }

@@ -432,6 +432,17 @@ def run_switchboard(args, timeout=5.0, cwd=None):
     return subprocess.CompletedProcess(proc.args, rc, out, err)
 
 
+def refused_service_setting(tmp_path, settings: str) -> str:
+    """Starts switchboard with one service carrying `settings` (YAML lines at the service's
+    indentation, e.g. "max_conns: -1"), expects it to refuse the config, and returns stderr."""
+    conf = Path(tmp_path) / "refused.yaml"
+    conf.write_text("services:\n  - name: web\n    instances: [\"127.0.0.1:9\"]\n    "
+                    + settings.replace("\n", "\n    ") + "\n")
+    result = run_switchboard(["serve", "--config", str(conf)])
+    assert result.returncode not in (0, None), (settings, result.stderr)
+    return result.stderr
+
+
 # --------------------------------------------------------------------------------------------
 # nginx backends
 

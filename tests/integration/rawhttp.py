@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 
 
@@ -252,3 +253,22 @@ def request(port, method="GET", path="/", headers=None, body=None, host="test.lo
     """One request on a fresh connection."""
     with RawConn(port, timeout=timeout) as c:
         return c.request(method, path, headers, body, host, version)
+
+
+def concurrent_requests(port, n, path="/", timeout=20.0) -> list:
+    """`n` requests at once, each on its own connection and thread; their responses, in the order
+    they completed."""
+    responses = []
+    lock = threading.Lock()
+
+    def one():
+        resp = request(port, path=path, timeout=timeout)
+        with lock:
+            responses.append(resp)
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return responses

@@ -28,12 +28,13 @@ TEST(ConnQueue, NotifyWakesTheLongestWaiterOfThatWorkerOnly) {
   ConnQueue::Waiter first(queue, 0, first_timer), second(queue, 0, second_timer),
       other(queue, 1, other_timer);
   std::optional<ErrorCode> first_result, second_result, other_result;
-  for (auto [timer, result] :
-       {std::pair{&first_timer, &first_result}, std::pair{&second_timer, &second_result},
-        std::pair{&other_timer, &other_result}}) {
-    timer->expires_after(std::chrono::hours(1));
-    timer->async_wait([result](ErrorCode ec) { *result = ec; });
-  }
+  const auto arm = [](QueueTimer& timer, std::optional<ErrorCode>& result) {
+    timer.expires_after(std::chrono::hours(1));
+    timer.async_wait([&result](ErrorCode ec) { result = ec; });
+  };
+  arm(first_timer, first_result);
+  arm(second_timer, second_result);
+  arm(other_timer, other_result);
   first.park();
   second.park();
   other.park();
