@@ -13,6 +13,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev clang-format-14
   nginx-light haproxy wrk curl procps util-linux python3-websockets python3-pytest python3-pytest-xdist
   linux-perf redis-server
+  prometheus  # promtool checks the /metrics output
 )
 
 missing=()
@@ -30,7 +31,7 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts the nginx, haproxy and redis services on install; tests run their own copies on
 # ephemeral ports.
-for svc in nginx haproxy redis-server; do
+for svc in nginx haproxy redis-server prometheus; do
   if command -v systemctl >/dev/null && systemctl is-active -q "$svc" 2>/dev/null; then $SUDO systemctl stop "$svc" || true; fi
   if [ -x "/etc/init.d/$svc" ]; then $SUDO "/etc/init.d/$svc" stop >/dev/null 2>&1 || true; fi
 done

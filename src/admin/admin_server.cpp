@@ -36,11 +36,12 @@ http::response<http::string_body> make_response(unsigned version, bool keep_aliv
                                                 const registry::ApiResponse& answer) {
   http::response<http::string_body> response{static_cast<http::status>(answer.status), version};
   response.set(http::field::server, "switchboard");
-  response.set(http::field::content_type, "application/json");
+  const bool json = answer.content_type.empty();
+  response.set(http::field::content_type, json ? "application/json" : answer.content_type);
   response.set(http::field::cache_control, "no-store");
   if (answer.index != 0) response.set("X-Switchboard-Index", std::to_string(answer.index));
   if (!answer.allow.empty()) response.set(http::field::allow, answer.allow);
-  response.body() = answer.body + "\n";
+  response.body() = json ? answer.body + "\n" : answer.body;
   response.keep_alive(keep_alive);
   response.prepare_payload();
   return response;
@@ -153,7 +154,16 @@ Task<void> AdminServer::session(Socket socket) {
           request.method_string(), target.substr(0, question),
           question == std::string_view::npos ? std::string_view() : target.substr(question + 1),
           request.body()};
-      answer = co_await call_api(api_request);
+      if (api_request.path == "/metrics" && metrics_) {
+        answer = request.method() == http::verb::get
+                     ? registry::ApiResponse{200, metrics_(),
+                                             0,   std::nullopt,
+                                             {},  "text/plain; version=0.0.4; charset=utf-8"}
+                     : error_answer(405, "method not allowed");
+        if (answer.status == 405) answer.allow = "GET";
+      } else {
+        answer = co_await call_api(api_request);
+      }
     }
     auto response = make_response(version, keep_alive, answer);
     stream.expires_after(kWriteTimeout);

@@ -25,6 +25,10 @@ class AdminServer {
   AdminServer(asio::io_context& context, registry::RegistryApi& api, BlockingQueries& queries,
               std::function<void()> after_call);
 
+  // GET /metrics answers what `metrics` returns (Prometheus text); without it, /metrics is an
+  // unknown path like any other.
+  void serve_metrics(std::function<std::string()> metrics) { metrics_ = std::move(metrics); }
+
   // Binds and listens; throws std::system_error.
   void listen(const asio::ip::tcp::endpoint& endpoint);
   asio::ip::tcp::endpoint local_endpoint() const { return acceptor_->local_endpoint(); }
@@ -46,6 +50,7 @@ class AdminServer {
   registry::RegistryApi& api_;
   BlockingQueries& queries_;
   std::function<void()> after_call_;
+  std::function<std::string()> metrics_;
   std::optional<Acceptor> acceptor_;
   std::minstd_rand random_{std::random_device{}()};
   std::atomic<size_t> parked_{0};

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "metrics/process_metrics.hpp"
 #include "registry/sqlite_store.hpp"
 
 namespace sb::admin {
@@ -55,8 +56,12 @@ asio::ip::tcp::endpoint admin_endpoint(const config::Endpoint& listen) {
 }  // namespace
 
 ControlPlane::ControlPlane(const config::Config& config, proxy::SnapshotBuilder& builder,
-                           SnapshotPublisher<proxy::Snapshot>& snapshots)
-    : config_(config), builder_(builder), snapshots_(snapshots) {
+                           SnapshotPublisher<proxy::Snapshot>& snapshots,
+                           std::function<void(metrics::Exposition&)> proxy_metrics)
+    : config_(config),
+      builder_(builder),
+      snapshots_(snapshots),
+      proxy_metrics_(std::move(proxy_metrics)) {
   lock_fd_ = lock_data_dir(config_.registry.data_dir);
   store_ = std::make_unique<registry::SqliteStore>(config_.registry.data_dir);
   registry_ =
@@ -77,6 +82,33 @@ ControlPlane::ControlPlane(const config::Config& config, proxy::SnapshotBuilder&
   changed_ = false;
   admin_ =
       std::make_unique<AdminServer>(context_, *api_, queries_, [this] { publish_if_changed(); });
+  admin_->serve_metrics([this] { return metrics_text(); });
+}
+
+std::string ControlPlane::metrics_text() {
+  metrics::Exposition out;
+  if (proxy_metrics_) proxy_metrics_(out);
+  out.family("switchboard_registry_instances", "gauge",
+             "Registered instances by service and state (passing, critical, draining).");
+  for (const registry::ServiceSummary& service : registry_->services()) {
+    uint64_t counts[3] = {0, 0, 0};
+    for (const registry::InstanceView& view : registry_->instances(service.name)) {
+      ++counts[static_cast<int>(view.state)];
+    }
+    for (const auto state : {registry::InstanceState::kPassing, registry::InstanceState::kCritical,
+                             registry::InstanceState::kDraining}) {
+      out.sample("switchboard_registry_instances",
+                 {{"service", service.name}, {"state", registry::to_string(state)}},
+                 counts[static_cast<int>(state)]);
+    }
+  }
+  out.family("switchboard_registry_heartbeats_total", "counter", "Heartbeats accepted.");
+  out.sample("switchboard_registry_heartbeats_total", registry_->heartbeats());
+  out.family("switchboard_registry_index", "gauge",
+             "The registry's global index: it moves on every change.");
+  out.sample("switchboard_registry_index", registry_->global_index());
+  metrics::write_process_metrics(out);
+  return out.take();
 }
 
 ControlPlane::~ControlPlane() {

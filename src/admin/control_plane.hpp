@@ -12,6 +12,7 @@
 #include "admin/blocking_queries.hpp"
 #include "config/config.hpp"
 #include "core/snapshot_publisher.hpp"
+#include "metrics/exposition.hpp"
 #include "proxy/snapshot.hpp"
 #include "proxy/snapshot_builder.hpp"
 #include "registry/api.hpp"
@@ -25,8 +26,10 @@ class ControlPlane {
  public:
   // Opens the store in config.registry.data_dir (one process per directory: a second one gets a
   // ConfigError), loads every stored instance and publishes the first snapshot. Main thread.
+  // `proxy_metrics` writes the proxy's part of GET /metrics (called on the registry thread).
   ControlPlane(const config::Config& config, proxy::SnapshotBuilder& builder,
-               SnapshotPublisher<proxy::Snapshot>& snapshots);
+               SnapshotPublisher<proxy::Snapshot>& snapshots,
+               std::function<void(metrics::Exposition&)> proxy_metrics = {});
   ~ControlPlane();
   ControlPlane(const ControlPlane&) = delete;
   ControlPlane& operator=(const ControlPlane&) = delete;
@@ -40,6 +43,8 @@ class ControlPlane {
  private:
   void tick();
   void publish_if_changed();
+  // GET /metrics: the proxy's figures, the registry's, the process's.
+  std::string metrics_text();
 
   config::Config config_;
   proxy::SnapshotBuilder& builder_;
@@ -54,6 +59,7 @@ class ControlPlane {
   std::unique_ptr<AdminServer> admin_;
   std::optional<Timer> tick_timer_;
   bool changed_ = false;
+  std::function<void(metrics::Exposition&)> proxy_metrics_;
   std::promise<void> ran_out_;  // set when the registry thread's loop has no work left
   std::thread thread_;
 };

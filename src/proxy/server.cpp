@@ -11,6 +11,7 @@
 
 #include "admin/control_plane.hpp"
 #include "health/active_checker.hpp"
+#include "proxy/proxy_metrics.hpp"
 
 namespace sb::proxy {
 
@@ -41,7 +42,9 @@ Server::Server(config::Config config) : config_(std::move(config)) {
       config_.threads != 0 ? config_.threads : std::max(1u, std::thread::hardware_concurrency());
   builder_ = std::make_unique<SnapshotBuilder>(config_, threads);
   if (config_.admin.enabled) {
-    control_plane_ = std::make_unique<admin::ControlPlane>(config_, *builder_, snapshots_);
+    control_plane_ = std::make_unique<admin::ControlPlane>(
+        config_, *builder_, snapshots_,
+        [this](metrics::Exposition& out) { write_proxy_metrics(out, *this); });
   } else {
     snapshots_.publish(builder_->build());
   }

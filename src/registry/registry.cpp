@@ -89,6 +89,7 @@ Result Registry::upsert(const InstanceRecord& record) {
 Result Registry::heartbeat(std::string_view service, std::string_view id) {
   Instance* instance = find(service, id);
   if (instance == nullptr) return Result::kNotFound;
+  ++heartbeats_;
   instance->last_heartbeat = clock_.now();
   if (instance->health == Health::kCritical) {
     instance->health = Health::kPassing;

@@ -112,6 +112,8 @@ class Registry {
   // The index of the service's last change; 0 if it never had one.
   uint64_t index(std::string_view service) const;
   uint64_t global_index() const { return global_index_; }
+  // Heartbeats accepted since start (for /metrics: their rate).
+  uint64_t heartbeats() const { return heartbeats_; }
 
   // Called after each change with the changed service's name; must not throw. The listener may
   // read the registry but not modify it.
@@ -140,6 +142,7 @@ class Registry {
   std::chrono::milliseconds deregister_after_;
   std::map<std::string, Instances, std::less<>> services_;  // no empty entries
   std::map<std::string, uint64_t, std::less<>> service_index_;
+  uint64_t heartbeats_ = 0;
   uint64_t global_index_ = 0;
   OnChange on_change_;
 };

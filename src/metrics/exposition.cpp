@@ -1,0 +1,48 @@
+#include "metrics/exposition.hpp"
+
+#include <fmt/format.h>
+
+namespace sb::metrics {
+
+void Exposition::family(std::string_view name, std::string_view type, std::string_view help) {
+  fmt::format_to(std::back_inserter(out_), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+void Exposition::labels(Labels labels) {
+  if (labels.size() == 0) return;
+  out_.push_back('{');
+  bool first = true;
+  for (const auto& [key, value] : labels) {
+    if (!first) out_.push_back(',');
+    first = false;
+    out_.append(key);
+    out_.append("=\"");
+    for (const char c : value) {  // the format's three escapes
+      if (c == '\\') {
+        out_.append("\\\\");
+      } else if (c == '"') {
+        out_.append("\\\"");
+      } else if (c == '\n') {
+        out_.append("\\n");
+      } else {
+        out_.push_back(c);
+      }
+    }
+    out_.push_back('"');
+  }
+  out_.push_back('}');
+}
+
+void Exposition::sample(std::string_view name, Labels l, uint64_t value) {
+  out_.append(name);
+  labels(l);
+  fmt::format_to(std::back_inserter(out_), " {}\n", value);
+}
+
+void Exposition::sample(std::string_view name, Labels l, double value) {
+  out_.append(name);
+  labels(l);
+  fmt::format_to(std::back_inserter(out_), " {}\n", value);
+}
+
+}  // namespace sb::metrics

@@ -1,0 +1,113 @@
+#include "proxy/proxy_metrics.hpp"
+
+#include <array>
+#include <string>
+
+#include "core/deadline.hpp"
+#include "proxy/server.hpp"
+
+namespace sb::proxy {
+
+namespace {
+
+struct Totals {
+  uint64_t accepted = 0, active = 0, requests = 0, tunnels = 0, retries = 0, over_budget = 0;
+};
+
+Totals sum(const Server& server) {
+  Totals t;
+  for (unsigned i = 0; i < server.worker_count(); ++i) {
+    const WorkerStats& s = server.worker(i).stats();
+    t.accepted += s.accepted.get();
+    t.active += s.active.get();
+    t.requests += s.requests.get();
+    t.tunnels += s.tunnels.get();
+    t.retries += s.retries.get();
+    t.over_budget += s.retries_over_budget.get();
+  }
+  return t;
+}
+
+}  // namespace
+
+void write_proxy_metrics(metrics::Exposition& out, const Server& server) {
+  const Totals t = sum(server);
+  out.family("switchboard_connections_accepted_total", "counter",
+             "Client connections accepted by the proxy listener.");
+  out.sample("switchboard_connections_accepted_total", t.accepted);
+  out.family("switchboard_connections_active", "gauge", "Client connections open now.");
+  out.sample("switchboard_connections_active", t.active);
+  out.family("switchboard_websocket_tunnels_active", "gauge", "WebSocket tunnels open now.");
+  out.sample("switchboard_websocket_tunnels_active", t.tunnels);
+  out.family("switchboard_requests_total", "counter",
+             "Requests read from clients, built-in endpoints included.");
+  out.sample("switchboard_requests_total", t.requests);
+  out.family("switchboard_retries_total", "counter",
+             "Attempts sent to another instance after a failed one.");
+  out.sample("switchboard_retries_total", t.retries);
+  out.family("switchboard_retries_over_budget_total", "counter",
+             "Retries the retry budget refused.");
+  out.sample("switchboard_retries_over_budget_total", t.over_budget);
+
+  const auto snapshot = server.snapshot();
+  const auto now = CoarseClock::now();
+  const auto each_instance = [&](auto&& write) {
+    for (const auto& service : snapshot->services) {
+      for (const auto& instance : service->instances) write(*service, *instance);
+    }
+  };
+  out.family("switchboard_service_panic", "gauge",
+             "1 while the service balances over every instance because too few are healthy.");
+  for (const auto& service : snapshot->services) {
+    out.sample("switchboard_service_panic", {{"service", service->name}},
+               uint64_t{service->panic.load(std::memory_order_relaxed)});
+  }
+  out.family("switchboard_upstream_requests_total", "counter",
+             "Attempts sent to the instance (retries included).");
+  each_instance([&](const Service& s, const upstream::Instance& i) {
+    out.sample("switchboard_upstream_requests_total",
+               {{"service", s.name}, {"instance", i.label()}}, i.requests());
+  });
+  out.family("switchboard_upstream_responses_total", "counter",
+             "Response heads received from the instance, by status class.");
+  static constexpr std::array<std::string_view, 5> kClasses{"1xx", "2xx", "3xx", "4xx", "5xx"};
+  each_instance([&](const Service& s, const upstream::Instance& i) {
+    for (int c = 1; c <= 5; ++c) {
+      out.sample("switchboard_upstream_responses_total",
+                 {{"service", s.name}, {"instance", i.label()}, {"code", kClasses[c - 1]}},
+                 i.responses(c));
+    }
+  });
+  out.family("switchboard_upstream_failures_total", "counter",
+             "Attempts that failed: refused, reset, timed out or a malformed answer.");
+  each_instance([&](const Service& s, const upstream::Instance& i) {
+    out.sample("switchboard_upstream_failures_total",
+               {{"service", s.name}, {"instance", i.label()}}, i.failures());
+  });
+  out.family("switchboard_upstream_active_requests", "gauge",
+             "Requests and tunnels in flight to the instance (services whose balancing or "
+             "max_conns counts them).");
+  each_instance([&](const Service& s, const upstream::Instance& i) {
+    if (!s.needs.active_requests) return;
+    out.sample("switchboard_upstream_active_requests",
+               {{"service", s.name}, {"instance", i.label()}},
+               static_cast<uint64_t>(std::max<int64_t>(0, i.active_requests())));
+  });
+  out.family("switchboard_upstream_healthy", "gauge",
+             "1 when no health rule has the instance out: passive health, active checks, "
+             "outlier ejection.");
+  each_instance([&](const Service& s, const upstream::Instance& i) {
+    const bool healthy = !i.passive().down(now) && !i.check_down() && !i.outlier().ejected(now);
+    out.sample("switchboard_upstream_healthy", {{"service", s.name}, {"instance", i.label()}},
+               uint64_t{healthy});
+  });
+  out.family("switchboard_upstream_ejections", "gauge",
+             "The instance's outlier-ejection multiplier (services with outlier detection).");
+  each_instance([&](const Service& s, const upstream::Instance& i) {
+    if (!s.outlier) return;
+    out.sample("switchboard_upstream_ejections", {{"service", s.name}, {"instance", i.label()}},
+               uint64_t{i.outlier().ejections()});
+  });
+}
+
+}  // namespace sb::proxy
