@@ -199,7 +199,7 @@ struct TimeoutField {
   bool zero_allowed;
 };
 
-constexpr std::array<TimeoutField, 8> kTimeoutFields{{
+constexpr std::array<TimeoutField, 9> kTimeoutFields{{
     {"client_header", &Timeouts::client_header, false},
     {"client_body", &Timeouts::client_body, false},
     {"keepalive_idle", &Timeouts::keepalive_idle, false},
@@ -208,6 +208,7 @@ constexpr std::array<TimeoutField, 8> kTimeoutFields{{
     {"upstream_idle", &Timeouts::upstream_idle, false},
     {"websocket_idle", &Timeouts::websocket_idle, false},
     {"drain", &Timeouts::drain, true},  // 0 = stop at once, dropping in-flight requests
+    {"shutdown_delay", &Timeouts::shutdown_delay, true},  // 0 = drain at once
 }};
 
 // The 32-bit limits. body_size (64-bit, 0 = unlimited) is handled on its own.

@@ -196,6 +196,9 @@ struct Timeouts {
   Duration upstream_idle{30'000};      // pooled idle upstream connection
   Duration websocket_idle{3'600'000};  // tunnel with no byte either way
   Duration drain{30'000};              // shutdown: how long in-flight requests may take
+  // Shutdown: how long, before draining, the proxy keeps serving while its health endpoint
+  // answers 503, so an outer balancer stops sending first. 0 = drain at once.
+  Duration shutdown_delay{0};
 };
 
 struct Limits {

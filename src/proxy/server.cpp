@@ -108,8 +108,18 @@ int Server::run() {
   int signal_number = 0;
   signals.async_wait([&](const ErrorCode&, int number) { signal_number = number; });
   signals_context.run();
-  spdlog::info("received {}, draining (up to {} ms)",
-               signal_number == SIGINT ? "SIGINT" : "SIGTERM", config_.timeouts.drain.count());
+  const char* signal_name = signal_number == SIGINT ? "SIGINT" : "SIGTERM";
+  if (config_.timeouts.shutdown_delay.count() > 0) {
+    // Deploys: the outer balancer sees the health endpoint fail and stops sending while we still
+    // serve what it sends meanwhile. A second signal cuts the wait short.
+    shutting_down_.store(true, std::memory_order_relaxed);
+    spdlog::info("received {}, failing {} for {} ms before draining", signal_name,
+                 config_.endpoints.health_path, config_.timeouts.shutdown_delay.count());
+    signals.async_wait([&](const ErrorCode&, int) {});
+    signals_context.restart();
+    signals_context.run_for(config_.timeouts.shutdown_delay);
+  }
+  spdlog::info("received {}, draining (up to {} ms)", signal_name, config_.timeouts.drain.count());
   if (checker_) checker_->stop();
   if (control_plane_) control_plane_->stop();
   drain();

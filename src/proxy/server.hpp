@@ -4,6 +4,7 @@
 // accepting, close idle connections, let requests in flight finish up to the drain timeout).
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <vector>
 
@@ -35,6 +36,8 @@ class Server {
   const Worker& worker(unsigned i) const { return *workers_[i]; }
   std::shared_ptr<const Snapshot> snapshot() const { return snapshots_.current(); }
   const AccessLog& access_log() const { return *access_log_; }
+  // Any thread: a stop signal came and the shutdown delay runs; the health endpoint fails.
+  bool shutting_down() const { return shutting_down_.load(std::memory_order_relaxed); }
 
  private:
   void drain();
@@ -46,6 +49,7 @@ class Server {
   std::unique_ptr<health::ActiveChecker> checker_;  // when a service has health.check
   std::unique_ptr<AccessLog> access_log_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<bool> shutting_down_{false};
 };
 
 }  // namespace sb::proxy

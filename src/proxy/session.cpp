@@ -284,7 +284,9 @@ Task<Session::Next> Session::handle_request() {
   const bool body_pending = !state_->request.message_complete();
   const config::EndpointsConfig& endpoints = snapshot.endpoints;
   if ((method == HTTP_GET || method == HTTP_HEAD) && path == endpoints.health_path) {
-    const Next answered = co_await respond_local(200, "text/plain", "ok\n", body_pending);
+    const bool stopping = worker_.server().shutting_down();
+    const Next answered = co_await respond_local(
+        stopping ? 503 : 200, "text/plain", stopping ? "shutting down\n" : "ok\n", body_pending);
     co_return answered;
   }
   if ((method == HTTP_GET || method == HTTP_HEAD) && path == endpoints.status_path) {

@@ -6,7 +6,7 @@ import threading
 import time
 
 from harness import connect_refused, proxy_for, wait_until
-from rawhttp import RawConn, build_request
+from rawhttp import RawConn, build_request, request
 
 
 def start_slow_request(sb, path):
@@ -109,3 +109,31 @@ def test_multi_threaded_shutdown_is_clean(nginx_backends, switchboard):
         for c in conns:
             c.close()
     assert sb.stop(timeout=5) == 0
+
+
+def test_shutdown_delay_fails_health_first_and_keeps_serving(nginx_backends, switchboard):
+    nginx = nginx_backends(1)
+    sb = proxy_for(switchboard, nginx.addrs, timeouts={"shutdown_delay": "1500ms"})
+    assert request(sb.port, path="/lb-health").status == 200
+    signalled = time.monotonic()
+    sb.send_signal(signal.SIGTERM)
+    # The outer balancer's check fails at once; traffic it still sends is served.
+    wait_until(lambda: request(sb.port, path="/lb-health").status == 503, 1,
+               message="health endpoint fails after SIGTERM")
+    assert request(sb.port, path="/lb-health").body == b"shutting down\n"
+    assert request(sb.port).status == 200
+    sb.proc.wait(10)  # no second signal: that would cut the delay short
+    assert sb.stop() == 0
+    assert time.monotonic() - signalled >= 1.4  # it waited the delay before draining
+    assert "failing /lb-health for 1500 ms before draining" in sb.stderr()
+
+
+def test_second_signal_cuts_the_shutdown_delay_short(nginx_backends, switchboard):
+    nginx = nginx_backends(1)
+    sb = proxy_for(switchboard, nginx.addrs, timeouts={"shutdown_delay": "60s"})
+    sb.send_signal(signal.SIGTERM)
+    wait_until(lambda: request(sb.port, path="/lb-health").status == 503, 2)
+    signalled = time.monotonic()
+    sb.send_signal(signal.SIGTERM)
+    assert sb.stop(timeout=10) == 0
+    assert time.monotonic() - signalled < 5
