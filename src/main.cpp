@@ -3,7 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -69,6 +71,9 @@ sb::config::Config build_config(const ServeFlags& flags) {
     config.admin.listen = sb::config::parse_endpoint("--admin-listen", flags.admin_listen);
   }
   if (!flags.data_dir.empty()) config.registry.data_dir = flags.data_dir;
+  if (config.admin.token.empty()) {
+    if (const char* token = std::getenv("SWITCHBOARD_ADMIN_TOKEN")) config.admin.token = token;
+  }
   if (!config.admin.enabled && config.services.empty()) {
     throw sb::config::ConfigError(
         "serve",

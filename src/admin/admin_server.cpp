@@ -7,7 +7,10 @@
 #include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <cctype>
 #include <nlohmann/json.hpp>
+
+#include "core/constant_time.hpp"
 
 namespace sb::admin {
 
@@ -41,10 +44,25 @@ http::response<http::string_body> make_response(unsigned version, bool keep_aliv
   response.set(http::field::cache_control, "no-store");
   if (answer.index != 0) response.set("X-Switchboard-Index", std::to_string(answer.index));
   if (!answer.allow.empty()) response.set(http::field::allow, answer.allow);
+  if (answer.ask_for_token)
+    response.set(http::field::www_authenticate, "Bearer realm=\"switchboard\"");
   response.body() = json ? answer.body + "\n" : answer.body;
   response.keep_alive(keep_alive);
   response.prepare_payload();
   return response;
+}
+
+// "Bearer abc" -> "abc"; anything else -> "".
+std::string_view bearer_token(std::string_view authorization) {
+  constexpr std::string_view kScheme = "Bearer ";
+  if (authorization.size() <= kScheme.size()) return {};
+  for (size_t i = 0; i < kScheme.size(); ++i) {  // the scheme is case-insensitive (RFC 9110)
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) !=
+        std::tolower(static_cast<unsigned char>(kScheme[i]))) {
+      return {};
+    }
+  }
+  return authorization.substr(kScheme.size());
 }
 
 }  // namespace
@@ -154,7 +172,13 @@ Task<void> AdminServer::session(Socket socket) {
           request.method_string(), target.substr(0, question),
           question == std::string_view::npos ? std::string_view() : target.substr(question + 1),
           request.body()};
-      if (api_request.path == "/metrics" && metrics_) {
+      const bool reading =
+          request.method() == http::verb::get || request.method() == http::verb::head;
+      if (!token_.empty() && !(reading && open_reads_) &&
+          !constant_time_equal(bearer_token(request[http::field::authorization]), token_)) {
+        answer = error_answer(401, "missing or wrong bearer token (Authorization: Bearer ...)");
+        answer.ask_for_token = true;
+      } else if (api_request.path == "/metrics" && metrics_) {
         answer = request.method() == http::verb::get
                      ? registry::ApiResponse{200, metrics_(),
                                              0,   std::nullopt,

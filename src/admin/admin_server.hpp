@@ -28,6 +28,12 @@ class AdminServer {
   // GET /metrics answers what `metrics` returns (Prometheus text); without it, /metrics is an
   // unknown path like any other.
   void serve_metrics(std::function<std::string()> metrics) { metrics_ = std::move(metrics); }
+  // Every request must carry `Authorization: Bearer <token>` (401 otherwise, nothing changed);
+  // with `open_reads`, GET and HEAD need not. An empty token: no check.
+  void require_token(std::string token, bool open_reads) {
+    token_ = std::move(token);
+    open_reads_ = open_reads;
+  }
 
   // Binds and listens; throws std::system_error.
   void listen(const asio::ip::tcp::endpoint& endpoint);
@@ -51,6 +57,8 @@ class AdminServer {
   BlockingQueries& queries_;
   std::function<void()> after_call_;
   std::function<std::string()> metrics_;
+  std::string token_;
+  bool open_reads_ = false;
   std::optional<Acceptor> acceptor_;
   std::minstd_rand random_{std::random_device{}()};
   std::atomic<size_t> parked_{0};

@@ -83,6 +83,7 @@ ControlPlane::ControlPlane(const config::Config& config, proxy::SnapshotBuilder&
   admin_ =
       std::make_unique<AdminServer>(context_, *api_, queries_, [this] { publish_if_changed(); });
   admin_->serve_metrics([this] { return metrics_text(); });
+  admin_->require_token(config_.admin.token, config_.admin.open_reads);
 }
 
 std::string ControlPlane::metrics_text() {

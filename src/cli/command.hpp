@@ -27,6 +27,7 @@ inline constexpr std::string_view kDefaultAdmin = "127.0.0.1:8091";
 struct CommonFlags {
   std::string admin{kDefaultAdmin};
   std::string timeout = "5s";
+  std::string token;
   bool json = false;
 
   // Throws UsageError for a bad --admin or --timeout.

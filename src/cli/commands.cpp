@@ -30,6 +30,7 @@ switchboard::ClientOptions CommonFlags::client_options() const {
   options.admin = parse_admin_flag(admin);
   options.timeout = parse_duration_flag("--timeout", timeout);
   if (options.timeout.count() == 0) throw UsageError("--timeout: must be more than 0");
+  options.token = token;
   return options;
 }
 
@@ -40,6 +41,8 @@ void add_common_flags(CLI::App& command, CommonFlags& flags) {
                       std::string(kDefaultAdmin) + ")")
       ->envname("SWITCHBOARD_ADMIN");
   command.add_option("--timeout", flags.timeout, "Per-call timeout (default 5s)");
+  command.add_option("--token", flags.token, "Admin API bearer token (admin.token)")
+      ->envname("SWITCHBOARD_ADMIN_TOKEN");
   command.add_flag("--json", flags.json, "Machine-readable output (JSON)");
 }
 

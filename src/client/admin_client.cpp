@@ -27,6 +27,11 @@ HttpResponse call_admin(const ClientOptions& options, detail::CallCancel& cancel
       throw ClientError(0, "admin address \"" + address + "\" is not host:port", "admin");
     }
     try {
+      if (!options.token.empty()) {
+        HttpRequest with_token = request;
+        with_token.headers.emplace_back("Authorization", "Bearer " + options.token);
+        return detail::http_call(*to, with_token, options.timeout + extra_wait, &cancel);
+      }
       return detail::http_call(*to, request, options.timeout + extra_wait, &cancel);
     } catch (const detail::TransportError& e) {
       if (!failures.empty()) failures += "; ";

@@ -4,6 +4,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <boost/asio/ip/address.hpp>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -696,10 +698,19 @@ void parse_admin(const YAML::Node& node, const std::string& path, AdminConfig& a
     return;
   }
   if (!open_map(node, path)) return;
-  check_keys(node, path, {"listen"});
+  check_keys(node, path, {"listen", "token", "open_reads"});
   if (const auto listen = node["listen"]) {
     admin.listen =
         parse_endpoint(child(path, "listen"), read_string(listen, child(path, "listen")));
+  }
+  if (const auto token = node["token"]) {
+    admin.token = read_string(token, child(path, "token"));
+    if (admin.token.size() < 16 || admin.token.find_first_of(" \t\r\n") != std::string::npos) {
+      fail(child(path, "token"), "must be at least 16 characters with no spaces");
+    }
+  }
+  if (const auto open = node["open_reads"]) {
+    admin.open_reads = read_bool(open, child(path, "open_reads"));
   }
 }
 
@@ -895,6 +906,20 @@ void validate_access_log(const AccessLogConfig& log) {
   check_one_of("access_log.format", log.format, kAccessLogFormats, "format");
 }
 
+// The admin API changes what the proxy routes: reachable from other machines, it must ask for a
+// token.
+void validate_admin(const AdminConfig& admin) {
+  if (!admin.enabled || !admin.token.empty()) return;
+  const std::string& host = admin.listen.host;
+  boost::system::error_code ec;
+  const auto address = boost::asio::ip::make_address(host, ec);
+  const bool loopback = host == "localhost" || (!ec && address.is_loopback());
+  if (!loopback) {
+    fail("admin.token", "required when the admin listener is not on loopback (it is on " + host +
+                            "): set admin.token or SWITCHBOARD_ADMIN_TOKEN");
+  }
+}
+
 void validate_endpoints(const EndpointsConfig& endpoints) {
   check_path("endpoints.health_path", endpoints.health_path);
   check_path("endpoints.status_path", endpoints.status_path);
@@ -1038,6 +1063,7 @@ void validate(const Config& config) {
   validate_limits(config.limits);
   validate_access_log(config.access_log);
   validate_endpoints(config.endpoints);
+  validate_admin(config.admin);
 }
 
 }  // namespace sb::config

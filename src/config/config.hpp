@@ -225,6 +225,11 @@ struct EndpointsConfig {
 struct AdminConfig {
   bool enabled = true;
   Endpoint listen{"127.0.0.1", 8091};
+  // Bearer token for the admin API; empty = none. Taken from `admin.token`, else from the
+  // SWITCHBOARD_ADMIN_TOKEN environment variable. Required when `listen` is not loopback.
+  std::string token;
+  // With a token: GET requests (reads, blocking queries, /metrics) are answered without it.
+  bool open_reads = false;
 };
 
 struct RegistryConfig {

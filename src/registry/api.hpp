@@ -59,8 +59,9 @@ struct ApiResponse {
   // GET /v1/services, 0 on 400/404-path/405/500.
   uint64_t index = 0;
   std::optional<BlockingWait> wait;
-  std::string allow;         // for 405: the Allow header's value, e.g. "PUT, DELETE"
-  std::string content_type;  // empty: JSON
+  std::string allow;           // for 405: the Allow header's value, e.g. "PUT, DELETE"
+  std::string content_type;    // empty: JSON
+  bool ask_for_token = false;  // a 401: add WWW-Authenticate: Bearer
 };
 
 // Whether a blocking query may be parked (kMayWait) or must be answered now (kAnswerNow, for the

@@ -79,6 +79,8 @@ struct ClientOptions {
   // (several switchboards sharing one registry).
   std::vector<std::string> admin = {"127.0.0.1:8091"};
   std::chrono::milliseconds timeout = std::chrono::seconds(5);  // per call (plus a blocking wait)
+  // The admin API's bearer token (its admin.token), sent with every call when not empty.
+  std::string token;
 };
 
 namespace detail {
