@@ -45,4 +45,21 @@ void Exposition::sample(std::string_view name, Labels l, double value) {
   fmt::format_to(std::back_inserter(out_), " {}\n", value);
 }
 
+void Exposition::histogram(std::string_view name, std::string_view service,
+                           std::string_view instance, const LatencyTotals& totals) {
+  const std::string bucket = std::string(name) + "_bucket";
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < totals.counts.size(); ++i) {
+    cumulative += totals.counts[i];
+    const std::string le =
+        i < LatencyHistogram::kBoundsUs.size()
+            ? fmt::format("{}", static_cast<double>(LatencyHistogram::kBoundsUs[i]) / 1e6)
+            : "+Inf";
+    sample(bucket, {{"service", service}, {"instance", instance}, {"le", le}}, cumulative);
+  }
+  sample(std::string(name) + "_sum", {{"service", service}, {"instance", instance}},
+         static_cast<double>(totals.sum_us) / 1e6);
+  sample(std::string(name) + "_count", {{"service", service}, {"instance", instance}}, cumulative);
+}
+
 }  // namespace sb::metrics

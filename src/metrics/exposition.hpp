@@ -10,6 +10,8 @@
 #include <string_view>
 #include <utility>
 
+#include "metrics/latency_histogram.hpp"
+
 namespace sb::metrics {
 
 using Labels = std::initializer_list<std::pair<std::string_view, std::string_view>>;
@@ -22,6 +24,10 @@ class Exposition {
   void sample(std::string_view name, Labels labels, uint64_t value);
   void sample(std::string_view name, uint64_t value) { sample(name, {}, value); }
   void sample(std::string_view name, double value) { sample(name, {}, value); }
+  // A histogram's samples for one service and instance: cumulative `_bucket{le=...}` lines (the
+  // bounds in seconds), `_sum` in seconds and `_count`.
+  void histogram(std::string_view name, std::string_view service, std::string_view instance,
+                 const LatencyTotals& totals);
   const std::string& text() const { return out_; }
   std::string take() { return std::move(out_); }
 

@@ -78,6 +78,17 @@ void write_proxy_metrics(metrics::Exposition& out, const Server& server) {
                  i.responses(c));
     }
   });
+  out.family("switchboard_upstream_response_seconds", "histogram",
+             "Time from sending a request to the instance to its final response head.");
+  each_instance([&](const Service& s, const upstream::Instance& i) {
+    out.histogram("switchboard_upstream_response_seconds", s.name, i.label(), i.upstream_latency());
+  });
+  out.family("switchboard_request_duration_seconds", "histogram",
+             "Time from a request's head arriving to its response relayed in full, by the "
+             "instance that answered.");
+  each_instance([&](const Service& s, const upstream::Instance& i) {
+    out.histogram("switchboard_request_duration_seconds", s.name, i.label(), i.request_latency());
+  });
   out.family("switchboard_upstream_failures_total", "counter",
              "Attempts that failed: refused, reset, timed out or a malformed answer.");
   each_instance([&](const Service& s, const upstream::Instance& i) {

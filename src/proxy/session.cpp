@@ -214,7 +214,7 @@ Task<bool> Session::read_request_head() {
   const Snapshot& snapshot = worker_.snapshot();
   const config::Limits& limits = snapshot.limits;
   deadline_.arm(snapshot.timeouts.client_header);
-  started_ = log_clock();
+  started_ = LogClock::now();  // for the request-latency histogram (and the access log)
   char* buffer = in_.get();
   state_->request.begin(buffer + begin_, {limits.request_line, limits.header_block,
                                           limits.header_count, limits.body_size});
@@ -587,7 +587,7 @@ Task<Session::Attempt> Session::exchange(bool reused) {
   // A request that fits the first write can be sent again if the pooled connection was stale.
   const bool resendable = reused && state_->request.message_complete();
   const auto upstream_start = log_clock();
-  if (needs_.latency) upstream_sent_ = std::chrono::steady_clock::now();
+  upstream_sent_ = std::chrono::steady_clock::now();
 
   ErrorCode ec;
   const std::array<asio::const_buffer, 2> first{
@@ -643,6 +643,9 @@ Task<Session::Attempt> Session::exchange(bool reused) {
   const Attempt outcome = co_await relay_response(resendable);
   if (outcome == Attempt::kRetryOnFreshConnection || outcome == Attempt::kRetryElsewhere) {
     co_return outcome;
+  }
+  if (outcome == Attempt::kDone || outcome == Attempt::kClose) {
+    instance_->counters(worker_.index()).request_latency.record(micros_since(started_));
   }
   if (worker_.access_log().enabled()) {
     state_->log.upstream_us =
@@ -729,12 +732,15 @@ Task<Session::Attempt> Session::relay_response(bool resendable) {
   }
 
   const int code = state_->response.status_code();
-  if (needs_.latency) {
-    // The final head's arrival is the latency EWMA learns from: it measures the instance, not
-    // the body's size or the client's speed.
+  {
+    // The final head's arrival is what the upstream-latency histogram and EWMA learn from: it
+    // measures the instance, not the body's size or the client's speed.
     const auto now = std::chrono::steady_clock::now();
     const auto latency = std::chrono::duration_cast<std::chrono::nanoseconds>(now - upstream_sent_);
-    balance::record_latency(*instance_, latency.count(), MonotonicClock::to_ns(now));
+    counters.upstream_latency.record(latency.count() / 1000);
+    if (needs_.latency) {
+      balance::record_latency(*instance_, latency.count(), MonotonicClock::to_ns(now));
+    }
   }
   const bool tunnel_after = code == 101 && upgrade_;
   if (code == 101 && !upgrade_) {

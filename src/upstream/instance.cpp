@@ -31,4 +31,16 @@ uint64_t Instance::failures() const {
   return sum;
 }
 
+metrics::LatencyTotals Instance::upstream_latency() const {
+  metrics::LatencyTotals totals;
+  for (unsigned w = 0; w < workers_; ++w) totals.add(counters_[w].upstream_latency);
+  return totals;
+}
+
+metrics::LatencyTotals Instance::request_latency() const {
+  metrics::LatencyTotals totals;
+  for (unsigned w = 0; w < workers_; ++w) totals.add(counters_[w].request_latency);
+  return totals;
+}
+
 }  // namespace sb::upstream

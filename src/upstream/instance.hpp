@@ -13,6 +13,7 @@
 #include "core/counter.hpp"
 #include "health/outlier.hpp"
 #include "health/passive_health.hpp"
+#include "metrics/latency_histogram.hpp"
 
 namespace sb::upstream {
 
@@ -21,6 +22,8 @@ struct alignas(64) InstanceCounters {
   SingleWriterCounter requests;
   std::array<SingleWriterCounter, 5> responses;  // 1xx..5xx
   SingleWriterCounter failures;                  // connect errors, resets, timeouts, garbage
+  metrics::LatencyHistogram upstream_latency;    // request sent -> final response head
+  metrics::LatencyHistogram request_latency;     // request head read -> response relayed
 };
 
 class Instance {
@@ -82,6 +85,8 @@ class Instance {
   uint64_t requests() const;
   uint64_t responses(int status_class) const;  // 1..5
   uint64_t failures() const;
+  metrics::LatencyTotals upstream_latency() const;
+  metrics::LatencyTotals request_latency() const;
 
  private:
   uint64_t id_;

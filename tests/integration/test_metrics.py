@@ -60,6 +60,15 @@ def test_metrics_pass_promtool_and_count_requests(switchboard, nginx_backends):
                  code="4xx") + value(text, "switchboard_upstream_responses_total", service="web",
                                      instance=a, code="4xx") == 1
     assert value(text, "switchboard_upstream_healthy", service="web", instance=a) == 1
+    # Latency histograms: every answered request counted once, in cumulative buckets.
+    for name in ("switchboard_upstream_response_seconds", "switchboard_request_duration_seconds"):
+        count = sum(value(text, f"{name}_count", service="web", instance=i) for i in (a, b))
+        assert count == 11, name
+        assert value(text, f"{name}_bucket", service="web", instance=a, le="+Inf") == \
+            value(text, f"{name}_count", service="web", instance=a)
+        assert value(text, f"{name}_bucket", service="web", instance=a, le="10") == \
+            value(text, f"{name}_count", service="web", instance=a)
+        assert 0 < value(text, f"{name}_sum", service="web", instance=a) < 5
     assert value(text, "switchboard_requests_total") == 11
     assert value(text, "switchboard_registry_instances", service="api", state="passing") == 1
     assert value(text, "switchboard_registry_instances", service="api", state="critical") == 0

@@ -22,5 +22,30 @@ TEST(Exposition, LabelValuesAreEscaped) {
   EXPECT_EQ(out.text(), "g{v=\"a\\\"b\\\\c\\nd\"} 1.5\n");
 }
 
+TEST(LatencyHistogram, BucketsAreUpperBoundsAndTheScrapeIsCumulative) {
+  LatencyHistogram h;
+  h.record(500);         // on the first bound: first bucket
+  h.record(501);         // just above: second
+  h.record(20'000'000);  // beyond the last bound: +Inf
+  LatencyTotals totals;
+  totals.add(h);
+  EXPECT_EQ(totals.counts[0], 1u);
+  EXPECT_EQ(totals.counts[1], 1u);
+  EXPECT_EQ(totals.counts.back(), 1u);
+  EXPECT_EQ(totals.sum_us, 20'001'001u);
+  Exposition out;
+  out.histogram("x_seconds", "web", "a:1", totals);
+  const std::string& text = out.text();
+  EXPECT_NE(text.find("x_seconds_bucket{service=\"web\",instance=\"a:1\",le=\"0.0005\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("x_seconds_bucket{service=\"web\",instance=\"a:1\",le=\"0.001\"} 2\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("x_seconds_bucket{service=\"web\",instance=\"a:1\",le=\"+Inf\"} 3\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("x_seconds_count{service=\"web\",instance=\"a:1\"} 3\n"), std::string::npos);
+  EXPECT_NE(text.find("x_seconds_sum{service=\"web\",instance=\"a:1\"} 20.001001\n"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace sb::metrics
