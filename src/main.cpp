@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "cli/commands.hpp"
@@ -95,7 +96,10 @@ int serve(const ServeFlags& flags) {
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   spdlog::set_level(spdlog::level::from_str(config.log_level));
-  sb::proxy::Server server(config);
+  // A reload reads the file again with the same command-line overrides on top.
+  sb::proxy::Server::ConfigSource reload_source;
+  if (!flags.config_path.empty()) reload_source = [flags] { return build_config(flags); };
+  sb::proxy::Server server(config, std::move(reload_source));
   return server.run();
 }
 

@@ -178,6 +178,19 @@ Task<void> AdminServer::session(Socket socket) {
           !constant_time_equal(bearer_token(request[http::field::authorization]), token_)) {
         answer = error_answer(401, "missing or wrong bearer token (Authorization: Bearer ...)");
         answer.ask_for_token = true;
+      } else if (api_request.path == "/v1/admin/reload" && reload_) {
+        if (request.method() != http::verb::post) {
+          answer = error_answer(405, "method not allowed");
+          answer.allow = "POST";
+        } else {
+          const auto [applied, message] = reload_();
+          if (applied) {
+            answer.status = 200;
+            answer.body = nlohmann::json{{"reloaded", true}, {"message", message}}.dump();
+          } else {
+            answer = error_answer(400, message);
+          }
+        }
       } else if (api_request.path == "/metrics" && metrics_) {
         answer = request.method() == http::verb::get
                      ? registry::ApiResponse{200, metrics_(),

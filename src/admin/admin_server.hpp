@@ -28,6 +28,10 @@ class AdminServer {
   // GET /metrics answers what `metrics` returns (Prometheus text); without it, /metrics is an
   // unknown path like any other.
   void serve_metrics(std::function<std::string()> metrics) { metrics_ = std::move(metrics); }
+  // POST /v1/admin/reload: re-reads the configuration; (applied, one line saying what or why not).
+  using Reload = std::function<std::pair<bool, std::string>()>;
+  void serve_reload(Reload reload) { reload_ = std::move(reload); }
+
   // Every request must carry `Authorization: Bearer <token>` (401 otherwise, nothing changed);
   // with `open_reads`, GET and HEAD need not. An empty token: no check.
   void require_token(std::string token, bool open_reads) {
@@ -57,6 +61,7 @@ class AdminServer {
   BlockingQueries& queries_;
   std::function<void()> after_call_;
   std::function<std::string()> metrics_;
+  Reload reload_;
   std::string token_;
   bool open_reads_ = false;
   std::optional<Acceptor> acceptor_;

@@ -57,7 +57,8 @@ asio::ip::tcp::endpoint admin_endpoint(const config::Endpoint& listen) {
 
 ControlPlane::ControlPlane(const config::Config& config, proxy::SnapshotBuilder& builder,
                            SnapshotPublisher<proxy::Snapshot>& snapshots,
-                           std::function<void(metrics::Exposition&)> proxy_metrics)
+                           std::function<void(metrics::Exposition&)> proxy_metrics,
+                           AdminServer::Reload reload)
     : config_(config),
       builder_(builder),
       snapshots_(snapshots),
@@ -84,6 +85,11 @@ ControlPlane::ControlPlane(const config::Config& config, proxy::SnapshotBuilder&
       std::make_unique<AdminServer>(context_, *api_, queries_, [this] { publish_if_changed(); });
   admin_->serve_metrics([this] { return metrics_text(); });
   admin_->require_token(config_.admin.token, config_.admin.open_reads);
+  admin_->serve_reload(std::move(reload));
+}
+
+void ControlPlane::post(std::function<void()> work) {
+  asio::post(context_, std::move(work));
 }
 
 std::string ControlPlane::metrics_text() {

@@ -29,7 +29,11 @@ class ControlPlane {
   // `proxy_metrics` writes the proxy's part of GET /metrics (called on the registry thread).
   ControlPlane(const config::Config& config, proxy::SnapshotBuilder& builder,
                SnapshotPublisher<proxy::Snapshot>& snapshots,
-               std::function<void(metrics::Exposition&)> proxy_metrics = {});
+               std::function<void(metrics::Exposition&)> proxy_metrics = {},
+               AdminServer::Reload reload = {});
+
+  // Any thread: runs `work` on the registry thread (which owns the snapshot builder).
+  void post(std::function<void()> work);
   ~ControlPlane();
   ControlPlane(const ControlPlane&) = delete;
   ControlPlane& operator=(const ControlPlane&) = delete;

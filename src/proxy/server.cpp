@@ -12,6 +12,7 @@
 #include "admin/control_plane.hpp"
 #include "health/active_checker.hpp"
 #include "proxy/proxy_metrics.hpp"
+#include "proxy/reload.hpp"
 
 namespace sb::proxy {
 
@@ -37,14 +38,19 @@ uint64_t active_connections(const std::vector<std::unique_ptr<Worker>>& workers)
 
 }  // namespace
 
-Server::Server(config::Config config) : config_(std::move(config)) {
+Server::Server(config::Config config, ConfigSource reload_source)
+    : config_(std::move(config)), reload_source_(std::move(reload_source)) {
   const unsigned threads =
       config_.threads != 0 ? config_.threads : std::max(1u, std::thread::hardware_concurrency());
   builder_ = std::make_unique<SnapshotBuilder>(config_, threads);
   if (config_.admin.enabled) {
     control_plane_ = std::make_unique<admin::ControlPlane>(
         config_, *builder_, snapshots_,
-        [this](metrics::Exposition& out) { write_proxy_metrics(out, *this); });
+        [this](metrics::Exposition& out) { write_proxy_metrics(out, *this); },
+        [this] {
+          const ReloadResult result = reload();
+          return std::pair{result.ok, result.message};
+        });
   } else {
     snapshots_.publish(builder_->build());
   }
@@ -53,9 +59,9 @@ Server::Server(config::Config config) : config_(std::move(config)) {
   for (unsigned i = 0; i < threads; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, *this, snapshots_, *access_log_));
   }
-  const bool any_checks = std::any_of(config_.services.begin(), config_.services.end(),
-                                      [](const auto& s) { return s.health.check.has_value(); });
-  if (any_checks) {
+  // Always there, since a reload may add checks; without any it only looks at the snapshot now
+  // and then.
+  {
     checker_ = std::make_unique<health::ActiveChecker>([this] {
       std::vector<health::CheckTarget> targets;
       for (const auto& service : snapshots_.current()->services) {
@@ -92,7 +98,7 @@ int Server::run() {
     endpoint = w->local_endpoint();
   }
   asio::io_context signals_context(1);
-  asio::signal_set signals(signals_context, SIGINT, SIGTERM);
+  asio::signal_set signals(signals_context, SIGINT, SIGTERM, SIGHUP);
   // The admin line comes first: once the proxy line is out, both listeners take connections.
   if (control_plane_) {
     const asio::ip::tcp::endpoint admin = control_plane_->start();
@@ -106,7 +112,23 @@ int Server::run() {
                workers_.size(), workers_.size() == 1 ? "" : "s");
 
   int signal_number = 0;
-  signals.async_wait([&](const ErrorCode&, int number) { signal_number = number; });
+  // SIGHUP reloads the configuration (on the thread that owns the snapshot builder) and waits
+  // on; SIGTERM and SIGINT end the wait.
+  std::function<void(const ErrorCode&, int)> on_signal = [&](const ErrorCode& ec, int number) {
+    if (ec) return;
+    if (number != SIGHUP) {
+      signal_number = number;
+      return;
+    }
+    spdlog::info("received SIGHUP, reloading the configuration");
+    if (control_plane_) {
+      control_plane_->post([this] { reload(); });
+    } else {
+      reload();
+    }
+    signals.async_wait(on_signal);
+  };
+  signals.async_wait(on_signal);
   signals_context.run();
   const char* signal_name = signal_number == SIGINT ? "SIGINT" : "SIGTERM";
   if (config_.timeouts.shutdown_delay.count() > 0) {
@@ -126,6 +148,28 @@ int Server::run() {
   access_log_->stop();
   spdlog::info("stopped");
   return 0;
+}
+
+Server::ReloadResult Server::reload() {
+  if (!reload_source_) return {false, "reload: no configuration file to read again"};
+  try {
+    config::Config fresh = reload_source_();
+    if (const std::string why = restart_only_change(config_, fresh); !why.empty()) {
+      spdlog::error("config reload rejected, the running config stays: {}", why);
+      return {false, why};
+    }
+    builder_->reconfigure(fresh);
+    snapshots_.publish(builder_->build());
+    spdlog::set_level(spdlog::level::from_str(fresh.log_level));
+    config_ = std::move(fresh);
+    const std::string done = "config reloaded: " + std::to_string(config_.services.size()) +
+                             " service(s), " + std::to_string(config_.routes.size()) + " route(s)";
+    spdlog::info("{}", done);
+    return {true, done};
+  } catch (const config::ConfigError& e) {
+    spdlog::error("config reload rejected, the running config stays: {}", e.what());
+    return {false, e.what()};
+  }
 }
 
 void Server::drain() {

@@ -5,7 +5,9 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "config/config.hpp"
@@ -26,7 +28,11 @@ namespace sb::proxy {
 
 class Server {
  public:
-  explicit Server(config::Config config);
+  // Reads the configuration again for a hot reload (the file plus the command line's overrides);
+  // throws config::ConfigError. Empty: reloading is refused.
+  using ConfigSource = std::function<config::Config()>;
+
+  explicit Server(config::Config config, ConfigSource reload_source = {});
   ~Server();
 
   // Binds, serves until a stop signal, drains; returns the process exit code.
@@ -41,8 +47,17 @@ class Server {
 
  private:
   void drain();
+  // Reads the configuration again and applies it; on the thread that owns the snapshot builder
+  // (the control plane's, or the main one without it). The answer is one line for the log and
+  // the API: what was applied, or why nothing was.
+  struct ReloadResult {
+    bool ok = false;
+    std::string message;
+  };
+  ReloadResult reload();
 
   config::Config config_;
+  ConfigSource reload_source_;
   SnapshotPublisher<Snapshot> snapshots_;
   std::unique_ptr<SnapshotBuilder> builder_;
   std::unique_ptr<admin::ControlPlane> control_plane_;

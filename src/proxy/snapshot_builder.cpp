@@ -31,8 +31,54 @@ std::optional<boost::asio::ip::tcp::endpoint> resolve(const std::string& host, u
 
 SnapshotBuilder::SnapshotBuilder(const config::Config& config, unsigned workers)
     : config_(config), workers_(workers) {
+  reconfigure(config);
+}
+
+void SnapshotBuilder::reconfigure(const config::Config& config) {
+  // Everything that can fail (resolving names) happens before anything changes. An instance the
+  // config keeps (same service, address, port and weight) keeps its object, and with it its
+  // counters, health state and pooled connections.
+  std::map<std::string, std::vector<std::shared_ptr<upstream::Instance>>, std::less<>> statics;
   for (size_t s = 0; s < config.services.size(); ++s) {
     const config::ServiceConfig& sc = config.services[s];
+    const auto old = services_.find(sc.name);
+    auto& instances = statics[sc.name];
+    for (size_t i = 0; i < sc.instances.size(); ++i) {
+      const config::InstanceConfig& ic = sc.instances[i];
+      std::shared_ptr<upstream::Instance> kept;
+      if (old != services_.end()) {
+        for (const auto& instance : old->second.static_instances) {
+          if (instance->host() == ic.address && instance->port() == ic.port &&
+              instance->weight() == ic.weight &&
+              std::find(instances.begin(), instances.end(), instance) == instances.end()) {
+            kept = instance;
+            break;
+          }
+        }
+      }
+      if (!kept) {
+        std::string error;
+        const auto endpoint = resolve(ic.address, ic.port, error);
+        if (!endpoint) {
+          throw config::ConfigError(
+              "services[" + std::to_string(s) + "].instances[" + std::to_string(i) + "]", error);
+        }
+        kept = std::make_shared<upstream::Instance>(++last_instance_id_, ic.address, ic.port,
+                                                    *endpoint, ic.weight, workers_);
+        if (built_once_) kept->came_back();  // joins a running proxy: slow start
+      }
+      instances.push_back(std::move(kept));
+    }
+  }
+
+  for (auto& [name, entry] : services_) {  // back to a registered-only service's defaults
+    Entry fresh;
+    fresh.registered = std::move(entry.registered);
+    fresh.declared_routes = std::move(entry.declared_routes);
+    entry = std::move(fresh);
+  }
+  config_order_.clear();
+  for (const config::ServiceConfig& sc : config.services) {
     Entry& entry = services_[sc.name];
     entry.in_config = true;
     entry.balance = sc.balance;
@@ -42,19 +88,13 @@ SnapshotBuilder::SnapshotBuilder(const config::Config& config, unsigned workers)
     entry.limits = sc.limits;
     entry.outlier = sc.outlier;
     entry.slow_start = sc.slow_start;
-    for (size_t i = 0; i < sc.instances.size(); ++i) {
-      const config::InstanceConfig& ic = sc.instances[i];
-      std::string error;
-      const auto endpoint = resolve(ic.address, ic.port, error);
-      if (!endpoint) {
-        throw config::ConfigError(
-            "services[" + std::to_string(s) + "].instances[" + std::to_string(i) + "]", error);
-      }
-      entry.static_instances.push_back(std::make_shared<upstream::Instance>(
-          ++last_instance_id_, ic.address, ic.port, *endpoint, ic.weight, workers_));
-    }
+    entry.static_instances = std::move(statics[sc.name]);
     config_order_.push_back(sc.name);
   }
+  std::erase_if(services_, [](const auto& item) {
+    return !item.second.in_config && item.second.registered.empty();
+  });
+  config_ = config;
 }
 
 std::shared_ptr<upstream::Instance> SnapshotBuilder::make_instance(const std::string& host,

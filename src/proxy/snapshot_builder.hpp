@@ -32,6 +32,11 @@ class SnapshotBuilder {
   // list removes the service's registered part.
   void set_registered(std::string_view service, std::span<const registry::InstanceView> instances);
 
+  // A new configuration (hot reload): services, routes, algorithms, health settings, timeouts
+  // and limits; registered instances stay. Throws config::ConfigError, with nothing changed, if a
+  // static instance does not resolve. The next build() reflects it.
+  void reconfigure(const config::Config& config);
+
   std::shared_ptr<const Snapshot> build();
 
  private:

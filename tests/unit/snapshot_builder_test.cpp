@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/reload.hpp"
 #include "proxy/route_table.hpp"
 #include "proxy/snapshot_builder.hpp"
 
@@ -193,6 +194,66 @@ TEST(SnapshotBuilder, UnresolvableRegisteredAddressGetsNoTraffic) {
   const auto snapshot = builder.build();
   ASSERT_EQ(find(*snapshot, "web")->instances.size(), 1u);
   EXPECT_EQ(find(*snapshot, "web")->instances[0]->port(), 9102);
+}
+
+}  // namespace
+}  // namespace sb
+
+namespace sb {
+namespace {
+
+TEST(SnapshotBuilderReload, KeepsSameInstancesAndRegistrationsAndAppliesTheRest) {
+  proxy::SnapshotBuilder builder(static_config(), 1);
+  builder.set_registered("web", std::vector<InstanceView>{view(
+                                    "web", "a", 9101, InstanceState::kPassing, {{"", "/web"}})});
+  const auto before = builder.build();
+  const auto kept = find(*before, "static")->instances[0];
+
+  config::Config next = static_config();
+  next.services[0].balance = "least_conn";
+  next.services[0].instances.push_back({"127.0.0.1", 9002, 1});
+  next.services.push_back({"extra", "round_robin", {{"127.0.0.1", 9003, 1}}});
+  next.routes.push_back({"", "/extra", "extra", false});
+  next.timeouts.upstream_response = config::Duration(1234);
+  builder.reconfigure(next);
+  const auto after = builder.build();
+
+  const proxy::Service* stat = find(*after, "static");
+  ASSERT_NE(stat, nullptr);
+  EXPECT_EQ(stat->balance, "least_conn");
+  ASSERT_EQ(stat->instances.size(), 2u);
+  EXPECT_EQ(stat->instances[0], kept);  // same object: counters, health and pool carry on
+  EXPECT_EQ(routed(*after, "/extra"), "extra");
+  EXPECT_EQ(routed(*after, "/web/x"), "web");  // registrations are not the config's
+  EXPECT_EQ(after->timeouts.upstream_response, config::Duration(1234));
+}
+
+TEST(SnapshotBuilderReload, UnresolvableInstanceChangesNothing) {
+  proxy::SnapshotBuilder builder(static_config(), 1);
+  const auto before = builder.build();
+  config::Config next = static_config();
+  next.services[0].balance = "least_conn";
+  next.services[0].instances.push_back({"no-such-host.invalid", 80, 1});
+  EXPECT_THROW(builder.reconfigure(next), config::ConfigError);
+  const auto after = builder.build();
+  EXPECT_EQ(find(*after, "static")->balance, "round_robin");
+  EXPECT_EQ(find(*after, "static")->instances.size(), 1u);
+}
+
+TEST(Reload, RestartOnlySettingsAreNamed) {
+  const config::Config running = static_config();
+  config::Config fresh = running;
+  EXPECT_EQ(proxy::restart_only_change(running, fresh), "");
+  fresh.services[0].balance = "p2c";
+  fresh.timeouts.client_body = config::Duration(1);
+  EXPECT_EQ(proxy::restart_only_change(running, fresh), "");  // may change while serving
+  fresh.threads = 4;
+  EXPECT_EQ(proxy::restart_only_change(running, fresh),
+            "threads: changed from 0 to 4; that takes a restart");
+  fresh = running;
+  fresh.registry.data_dir = "elsewhere";
+  EXPECT_EQ(proxy::restart_only_change(running, fresh),
+            "registry.data_dir: changed from switchboard-data to elsewhere; that takes a restart");
 }
 
 }  // namespace

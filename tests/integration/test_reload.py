@@ -1,0 +1,94 @@
+"""Hot reload: SIGHUP and POST /v1/admin/reload read the config file again; services, routes and
+algorithms change while requests, keep-alive connections and registrations carry on; a bad
+config, or a change that takes a restart, is refused with the reason and the running config keeps
+serving; 20 reloads under wrk load fail no request."""
+
+import re
+import signal
+import subprocess
+
+from harness import AdminApi, make_config, service, to_yaml, wait_until
+from rawhttp import RawConn, request
+
+
+def backend_of(resp):
+    return resp.header("X-Backend")
+
+
+def write(sb, config):
+    sb.config_path.write_text(to_yaml(config))
+
+
+def reload(sb):
+    api = AdminApi(sb.admin_port)
+    try:
+        return api.call("POST", "/v1/admin/reload")
+    finally:
+        api.close()
+
+
+def test_api_reload_moves_traffic_and_keeps_connections(switchboard, nginx_backends):
+    nginx = nginx_backends(2)
+    sb = switchboard(config=make_config([service("web", [nginx.addrs[0]])]))
+    kept = RawConn(sb.port)
+    assert backend_of(kept.request()) == "backend-0"
+    api = AdminApi(sb.admin_port)
+    host, port = nginx.addrs[1].split(":")
+    assert api.register("api", "a1", host, int(port), routes=[{"path_prefix": "/api"}])[0] in (200, 201)
+
+    write(sb, make_config([service("web", [nginx.addrs[1]], balance="least_conn")]))
+    status, _, body = reload(sb)
+    assert status == 200 and body["reloaded"] is True, body
+    assert "config reloaded: 1 service(s)" in sb.stderr()
+    assert {backend_of(request(sb.port)) for _ in range(4)} == {"backend-1"}
+    # The keep-alive connection from before the reload goes on, on the new config.
+    assert backend_of(kept.request()) == "backend-1"
+    # Registrations are not the config's: they stay.
+    assert backend_of(request(sb.port, path="/api")) == "backend-1"
+    kept.close()
+    api.close()
+
+
+def test_sighup_reloads(switchboard, nginx_backends):
+    nginx = nginx_backends(2)
+    sb = switchboard(config=make_config([service("web", [nginx.addrs[0]])]))
+    write(sb, make_config([service("web", [nginx.addrs[1]])]))
+    sb.send_signal(signal.SIGHUP)
+    wait_until(lambda: backend_of(request(sb.port)) == "backend-1", 5, message="SIGHUP applied")
+    assert sb.alive()
+
+
+def test_bad_config_is_refused_and_the_old_one_serves(switchboard, nginx_backends):
+    nginx = nginx_backends(1)
+    sb = switchboard(config=make_config([service("web", nginx.addrs)]))
+    sb.config_path.write_text(sb.config_path.read_text().replace("instances:", "instancez:", 1))
+    status, _, body = reload(sb)
+    assert status == 400 and "services[0].instancez: unknown key" in body["error"], body
+    assert "config reload rejected, the running config stays: services[0].instancez" in sb.stderr()
+    assert request(sb.port).status == 200
+
+    write(sb, make_config([service("web", nginx.addrs)], threads=2))
+    status, _, body = reload(sb)
+    assert status == 400 and body["error"] == "threads: changed from 1 to 2; that takes a restart"
+    assert request(sb.port).status == 200
+
+
+def test_twenty_reloads_under_load_fail_no_request(switchboard, nginx_backends):
+    nginx = nginx_backends(3)
+    configs = [make_config([service("web", nginx.addrs)]),
+               make_config([service("web", nginx.addrs[:2], balance="least_conn")]),
+               make_config([service("web", nginx.addrs[1:], weights=[3, 1])])]
+    sb = switchboard(config=configs[0])
+    wrk = subprocess.Popen(["wrk", "-t1", "-c16", "-d4s", f"http://127.0.0.1:{sb.port}/"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for i in range(20):
+            write(sb, configs[(i + 1) % len(configs)])
+            assert reload(sb)[0] == 200
+        out, _ = wrk.communicate(timeout=30)
+    finally:
+        if wrk.poll() is None:
+            wrk.kill()
+    assert int(re.search(r"(\d+) requests in", out).group(1)) > 1000, out
+    assert "Non-2xx" not in out and "Socket errors" not in out, out
+    assert sb.stderr().count("config reloaded") == 20
