@@ -5,34 +5,13 @@
 #include <nlohmann/json.hpp>
 
 #include "proxy/server.hpp"
+#include "proxy/worker_totals.hpp"
 
 namespace sb::proxy {
 
 namespace {
 
-struct Totals {
-  uint64_t accepted = 0, handled = 0, requests = 0, active = 0, reading = 0, writing = 0,
-           tunnels = 0, retries = 0, retries_over_budget = 0;
-};
-
-Totals sum(const Server& server) {
-  Totals t;
-  for (unsigned i = 0; i < server.worker_count(); ++i) {
-    const WorkerStats& s = server.worker(i).stats();
-    t.accepted += s.accepted.get();
-    t.handled += s.handled.get();
-    t.requests += s.requests.get();
-    t.active += s.active.get();
-    t.reading += s.reading.get();
-    t.writing += s.writing.get();
-    t.tunnels += s.tunnels.get();
-    t.retries += s.retries.get();
-    t.retries_over_budget += s.retries_over_budget.get();
-  }
-  return t;
-}
-
-uint64_t waiting(const Totals& t) {
+uint64_t waiting(const WorkerTotals& t) {
   const uint64_t busy = t.reading + t.writing;
   return t.active > busy ? t.active - busy : 0;
 }
@@ -40,7 +19,7 @@ uint64_t waiting(const Totals& t) {
 }  // namespace
 
 std::string status_text(const Server& server) {
-  const Totals t = sum(server);
+  const WorkerTotals t = sum_workers(server);
   // Byte for byte nginx's layout (trailing spaces included), so stub_status scrapers work.
   return fmt::format(
       "Active connections: {} \nserver accepts handled requests\n {} {} {} \n"
@@ -49,7 +28,7 @@ std::string status_text(const Server& server) {
 }
 
 std::string status_json(const Server& server) {
-  const Totals t = sum(server);
+  const WorkerTotals t = sum_workers(server);
   nlohmann::json doc;
   doc["connections"] = {{"active", t.active},   {"accepted", t.accepted}, {"handled", t.handled},
                         {"reading", t.reading}, {"writing", t.writing},   {"waiting", waiting(t)},

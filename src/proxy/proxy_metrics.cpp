@@ -5,33 +5,12 @@
 
 #include "core/deadline.hpp"
 #include "proxy/server.hpp"
+#include "proxy/worker_totals.hpp"
 
 namespace sb::proxy {
 
-namespace {
-
-struct Totals {
-  uint64_t accepted = 0, active = 0, requests = 0, tunnels = 0, retries = 0, over_budget = 0;
-};
-
-Totals sum(const Server& server) {
-  Totals t;
-  for (unsigned i = 0; i < server.worker_count(); ++i) {
-    const WorkerStats& s = server.worker(i).stats();
-    t.accepted += s.accepted.get();
-    t.active += s.active.get();
-    t.requests += s.requests.get();
-    t.tunnels += s.tunnels.get();
-    t.retries += s.retries.get();
-    t.over_budget += s.retries_over_budget.get();
-  }
-  return t;
-}
-
-}  // namespace
-
 void write_proxy_metrics(metrics::Exposition& out, const Server& server) {
-  const Totals t = sum(server);
+  const WorkerTotals t = sum_workers(server);
   out.family("switchboard_connections_accepted_total", "counter",
              "Client connections accepted by the proxy listener.");
   out.sample("switchboard_connections_accepted_total", t.accepted);
@@ -47,7 +26,7 @@ void write_proxy_metrics(metrics::Exposition& out, const Server& server) {
   out.sample("switchboard_retries_total", t.retries);
   out.family("switchboard_retries_over_budget_total", "counter",
              "Retries the retry budget refused.");
-  out.sample("switchboard_retries_over_budget_total", t.over_budget);
+  out.sample("switchboard_retries_over_budget_total", t.retries_over_budget);
 
   const auto snapshot = server.snapshot();
   const auto now = CoarseClock::now();

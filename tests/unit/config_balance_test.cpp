@@ -6,26 +6,13 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "config_test_support.hpp"
 
 namespace sb::config {
 namespace {
 
 using ::testing::HasSubstr;
 using Source = HashKey::Source;
-
-ConfigError error_of(const std::string& yaml) {
-  try {
-    parse_yaml(yaml);
-  } catch (const ConfigError& error) {
-    return error;
-  }
-  ADD_FAILURE() << "no error for:\n" << yaml;
-  return ConfigError("", "");
-}
-
-std::string service(const std::string& settings) {
-  return "services:\n  - name: web\n    instances: [\"127.0.0.1:9101\"]\n" + settings;
-}
 
 TEST(ConfigBalance, EveryAlgorithmIsAccepted) {
   for (const char* name : {"round_robin", "least_conn", "ip_hash", "random", "p2c", "ewma"}) {

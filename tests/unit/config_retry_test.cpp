@@ -6,25 +6,12 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "config_test_support.hpp"
 
 namespace sb::config {
 namespace {
 
 using ::testing::HasSubstr;
-
-std::string service(const std::string& settings) {
-  return "services:\n  - name: web\n    instances: [\"127.0.0.1:9101\"]\n" + settings;
-}
-
-ConfigError error_of(const std::string& yaml) {
-  try {
-    parse_yaml(yaml);
-  } catch (const ConfigError& error) {
-    return error;
-  }
-  ADD_FAILURE() << "no error for:\n" << yaml;
-  return ConfigError("", "");
-}
 
 TEST(ConfigRetry, Defaults) {
   const RetryConfig retry = parse_yaml(service("")).services[0].retry;
