@@ -47,6 +47,7 @@ struct Command {
 void add_instance_commands(CLI::App& app, std::vector<Command>& commands);
 void add_listing_commands(CLI::App& app, std::vector<Command>& commands);
 void add_call_command(CLI::App& app, std::vector<Command>& commands);
+void add_status_command(CLI::App& app, std::vector<Command>& commands);
 
 void print(std::string_view text);             // to stdout, as is
 void print_json(const nlohmann::json& value);  // to stdout, one line

@@ -11,8 +11,9 @@
 namespace sb::cli {
 namespace {
 
-constexpr std::array<std::string_view, 8> kNames = {"register", "deregister", "heartbeat", "drain",
-                                                    "undrain",  "services",   "instances", "call"};
+constexpr std::array<std::string_view, 9> kNames = {"register",  "deregister", "heartbeat",
+                                                    "drain",     "undrain",    "services",
+                                                    "instances", "call",       "status"};
 
 // One line, whatever the message holds (a server's text, an OS error).
 void report(std::string_view message) {
@@ -58,6 +59,7 @@ ClientCommands::ClientCommands(CLI::App& app) {
   add_instance_commands(app, commands_);
   add_listing_commands(app, commands_);
   add_call_command(app, commands_);
+  add_status_command(app, commands_);
 }
 
 bool ClientCommands::is_command(std::string_view word) {
