@@ -14,6 +14,7 @@ packages=(
   nginx-light haproxy wrk curl procps util-linux python3-websockets python3-pytest python3-pytest-xdist
   linux-perf redis-server
   prometheus  # promtool checks the /metrics output
+  chromium    # the dashboard test drives a headless browser
 )
 
 missing=()

@@ -66,6 +66,7 @@ cat <<MSG
 
 Switchboard is running: proxy http://127.0.0.1:8090, registry admin http://127.0.0.1:8091.
 Three nginx demo backends (static config, 9101-9103) and three patch runners (registered, 9201-9203).
+Live dashboard: http://127.0.0.1:8091/   (Prometheus metrics: http://127.0.0.1:8091/metrics)
 
   build/release/switchboard services                  # services with passing/total instances
   build/release/switchboard instances runner          # the three runners, their state and heartbeats
@@ -75,6 +76,7 @@ Three nginx demo backends (static config, 9101-9103) and three patch runners (re
   build/release/switchboard drain runner runner-9201  # no new requests for it; try the loop again
   build/release/switchboard undrain runner runner-9201
   build/release/switchboard call runner /health       # resolve through the registry, call directly
+  build/release/switchboard status                    # the proxy's services and instances, as a table
   curl http://127.0.0.1:8090/                         # the static demo backends, round robin
   curl 'http://127.0.0.1:8090/lb-status?format=json'  # per-instance counts
   tail -f run/access.log                              # one JSON line per request

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "admin/event_log.hpp"
 #include "cli/commands.hpp"
 #include "config/config.hpp"
 #include "proxy/server.hpp"
@@ -92,7 +93,11 @@ sb::config::Config build_config(const ServeFlags& flags) {
 
 int serve(const ServeFlags& flags) {
   const sb::config::Config config = build_config(flags);
-  auto logger = spdlog::stderr_color_mt("switchboard");
+  // Log lines go to stderr and to the dashboard's feed of recent events.
+  auto logger = std::make_shared<spdlog::logger>(
+      "switchboard",
+      spdlog::sinks_init_list{std::make_shared<spdlog::sinks::stderr_color_sink_mt>(),
+                              sb::admin::event_log()});
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   spdlog::set_level(spdlog::level::from_str(config.log_level));

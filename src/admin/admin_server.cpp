@@ -191,13 +191,15 @@ Task<void> AdminServer::session(Socket socket) {
             answer = error_answer(400, message);
           }
         }
-      } else if (api_request.path == "/metrics" && metrics_) {
-        answer = request.method() == http::verb::get
-                     ? registry::ApiResponse{200, metrics_(),
-                                             0,   std::nullopt,
-                                             {},  "text/plain; version=0.0.4; charset=utf-8"}
-                     : error_answer(405, "method not allowed");
-        if (answer.status == 405) answer.allow = "GET";
+      } else if (const auto page = pages_.find(api_request.path); page != pages_.end()) {
+        if (request.method() == http::verb::get) {
+          answer.status = 200;
+          answer.body = page->second.body();
+          answer.content_type = page->second.content_type;
+        } else {
+          answer = error_answer(405, "method not allowed");
+          answer.allow = "GET";
+        }
       } else {
         answer = co_await call_api(api_request);
       }

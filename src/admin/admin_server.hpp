@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <optional>
 #include <random>
 #include <unordered_set>
@@ -25,9 +26,11 @@ class AdminServer {
   AdminServer(asio::io_context& context, registry::RegistryApi& api, BlockingQueries& queries,
               std::function<void()> after_call);
 
-  // GET /metrics answers what `metrics` returns (Prometheus text); without it, /metrics is an
-  // unknown path like any other.
-  void serve_metrics(std::function<std::string()> metrics) { metrics_ = std::move(metrics); }
+  // GET `path` answers what `body` returns, as `content_type` (an empty type: JSON): /metrics,
+  // the dashboard page and its data. Other methods get 405.
+  void serve_page(std::string path, std::string content_type, std::function<std::string()> body) {
+    pages_[std::move(path)] = {std::move(content_type), std::move(body)};
+  }
   // POST /v1/admin/reload: re-reads the configuration; (applied, one line saying what or why not).
   using Reload = std::function<std::pair<bool, std::string>()>;
   void serve_reload(Reload reload) { reload_ = std::move(reload); }
@@ -60,7 +63,11 @@ class AdminServer {
   registry::RegistryApi& api_;
   BlockingQueries& queries_;
   std::function<void()> after_call_;
-  std::function<std::string()> metrics_;
+  struct Page {
+    std::string content_type;
+    std::function<std::string()> body;
+  };
+  std::map<std::string, Page, std::less<>> pages_;
   Reload reload_;
   std::string token_;
   bool open_reads_ = false;

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "admin/dashboard.hpp"
 #include "metrics/process_metrics.hpp"
 #include "registry/sqlite_store.hpp"
 
@@ -83,7 +84,12 @@ ControlPlane::ControlPlane(const config::Config& config, proxy::SnapshotBuilder&
   changed_ = false;
   admin_ =
       std::make_unique<AdminServer>(context_, *api_, queries_, [this] { publish_if_changed(); });
-  admin_->serve_metrics([this] { return metrics_text(); });
+  admin_->serve_page("/metrics", "text/plain; version=0.0.4; charset=utf-8",
+                     [this] { return metrics_text(); });
+  admin_->serve_page("/", "text/html; charset=utf-8", [] { return std::string(dashboard_page()); });
+  admin_->serve_page("/v1/dashboard", "", [this] {
+    return dashboard_json(*snapshots_.current(), *registry_, *event_log());
+  });
   admin_->require_token(config_.admin.token, config_.admin.open_reads);
   admin_->serve_reload(std::move(reload));
 }

@@ -36,6 +36,24 @@ struct LatencyTotals {
     for (size_t i = 0; i < counts.size(); ++i) counts[i] += h.counts[i].get();
     sum_us += h.sum_us.get();
   }
+  uint64_t count() const {
+    uint64_t n = 0;
+    for (const uint64_t c : counts) n += c;
+    return n;
+  }
+  // The upper bound (us) of the bucket holding quantile q (0-1): coarse, as bucket bounds are;
+  // 0 without samples; the last bound for the +Inf bucket.
+  int64_t quantile_us(double q) const {
+    const uint64_t n = count();
+    if (n == 0) return 0;
+    const auto rank = static_cast<uint64_t>(q * static_cast<double>(n - 1)) + 1;
+    uint64_t seen = 0;
+    for (size_t i = 0; i < LatencyHistogram::kBoundsUs.size(); ++i) {
+      seen += counts[i];
+      if (seen >= rank) return LatencyHistogram::kBoundsUs[i];
+    }
+    return LatencyHistogram::kBoundsUs.back();
+  }
 };
 
 }  // namespace sb::metrics

@@ -1,0 +1,138 @@
+"""The live dashboard (GET / on the admin listener) in a real headless Chromium, driven over the
+DevTools protocol: the page loads with no console error or exception, shows the services and
+their instances, its drain button drains a registered instance, and a screenshot is saved
+(build/<preset>/dashboard.png, next to the binary)."""
+
+import asyncio
+import base64
+import json
+import re
+import shutil
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+import websockets
+
+from harness import AdminApi, make_config, service, switchboard_bin, wait_until
+from rawhttp import request
+
+pytestmark = pytest.mark.skipif(shutil.which("chromium") is None,
+                                reason="chromium not installed (scripts/install-deps.sh)")
+
+
+class Browser:
+    """Headless Chromium with its DevTools endpoint on an ephemeral port."""
+
+    def __init__(self, url, profile: Path):
+        self.proc = subprocess.Popen(
+            ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--remote-debugging-port=0", f"--user-data-dir={profile}",
+             "--window-size=1280,900", url],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.port = None
+        for line in self.proc.stderr:
+            m = re.search(r"DevTools listening on ws://127\.0\.0\.1:(\d+)/", line)
+            if m:
+                self.port = int(m.group(1))
+                break
+        assert self.port, "chromium did not start its DevTools endpoint"
+
+    def page_socket(self):
+        def page():
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/json/list", timeout=5) as r:
+                pages = [t for t in json.load(r) if t["type"] == "page"]
+            return pages[0]["webSocketDebuggerUrl"] if pages else None
+        return wait_until(page, 10, message="chromium page target")
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+class Page:
+    """Commands to one page over its DevTools socket; console errors and exceptions collected."""
+
+    def __init__(self, socket):
+        self.socket = socket
+        self.next_id = 0
+        self.errors = []
+
+    async def send(self, method, **params):
+        self.next_id += 1
+        my_id = self.next_id
+        await self.socket.send(json.dumps({"id": my_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(await self.socket.recv())
+            if message.get("id") == my_id:
+                assert "error" not in message, message
+                return message.get("result", {})
+            self.note(message)
+
+    def note(self, message):
+        method = message.get("method")
+        params = message.get("params", {})
+        if method == "Runtime.exceptionThrown":
+            self.errors.append(params["exceptionDetails"].get("text"))
+        elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
+            self.errors.append(params.get("args"))
+        elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
+            self.errors.append(params["entry"].get("text"))
+
+    async def evaluate(self, expression):
+        result = await self.send("Runtime.evaluate", expression=expression, returnByValue=True)
+        return result["result"].get("value")
+
+    async def until(self, expression, timeout=10.0):
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            value = await self.evaluate(expression)
+            if value:
+                return value
+            assert asyncio.get_running_loop().time() < deadline, f"timed out: {expression}"
+            await asyncio.sleep(0.05)  # polling the page with a deadline
+
+
+def test_dashboard_shows_instances_and_drains_one(switchboard, nginx_backends, tmp_path):
+    nginx = nginx_backends(3)
+    sb = switchboard(config=make_config([service("static", [nginx.addrs[0]])],
+                                        routes=[{"path_prefix": "/", "service": "static"}]))
+    api = AdminApi(sb.admin_port)
+    for i, addr in enumerate(nginx.addrs[1:]):
+        host, port = addr.split(":")
+        assert api.register("web", f"w{i}", host, int(port),
+                            routes=[{"path_prefix": "/web"}])[0] in (200, 201)
+    for _ in range(6):
+        assert request(sb.port, path="/web").status == 200
+    browser = Browser(f"{sb.admin_url}/", tmp_path / "chromium-profile")
+    screenshot = Path(switchboard_bin()).parent / "dashboard.png"
+
+    async def drive():
+        async with websockets.connect(browser.page_socket(), max_size=None) as socket:
+            page = Page(socket)
+            await page.send("Runtime.enable")
+            await page.send("Log.enable")
+            await page.send("Page.reload")
+            rows = await page.until(
+                "document.querySelectorAll('tr[data-instance]').length >= 3 && "
+                "[...document.querySelectorAll('tr[data-instance]')].map(r => r.dataset.instance)")
+            text = await page.evaluate("document.body.innerText")
+            await page.evaluate(
+                "document.querySelector('button[data-action=\"drain:web/w0\"]').click()")
+            await page.until("document.body.innerText.includes('draining')")
+            shot = await page.send("Page.captureScreenshot", format="png")
+            screenshot.write_bytes(base64.b64decode(shot["data"]))
+            return rows, text, page.errors
+
+    try:
+        rows, text, errors = asyncio.run(drive())
+    finally:
+        browser.close()
+    assert sorted(rows) == sorted(nginx.addrs), rows
+    assert "static (round_robin)" in text and "web (round_robin)" in text
+    assert "registry: web/w0 registered" in text  # the events feed
+    assert errors == [], errors
+    assert api.instances("web")["w0"]["state"] == "draining"
+    assert screenshot.stat().st_size > 10_000
+    api.close()
