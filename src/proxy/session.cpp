@@ -581,7 +581,9 @@ std::optional<uint64_t> Session::pick_key(const Service& service) const {
 }
 
 Task<Session::Attempt> Session::exchange(bool reused) {
-  const Snapshot& snapshot = worker_.snapshot();
+  // The request's own snapshot: the worker's current one may be replaced (and freed) by another
+  // session while this one waits.
+  const Snapshot& snapshot = *snapshot_;
   char* buffer = in_.get();
   const size_t body_begin = body_begin_;
   // A request that fits the first write can be sent again if the pooled connection was stale.
@@ -657,7 +659,9 @@ Task<Session::Attempt> Session::exchange(bool reused) {
 }
 
 Task<Session::Attempt> Session::relay_response(bool resendable) {
-  const Snapshot& snapshot = worker_.snapshot();
+  // The request's own snapshot: the worker's current one may be replaced (and freed) by another
+  // session while this one waits.
+  const Snapshot& snapshot = *snapshot_;
   upstream::InstanceCounters& counters = instance_->counters(worker_.index());
   char* buffer = out_.get();
   const size_t size = out_.size();
