@@ -11,19 +11,17 @@ Deadline::~Deadline() {
   sweeper_->unlink(this);
 }
 
-DeadlineSweeper::DeadlineSweeper(asio::io_context& context, std::chrono::milliseconds period)
-    : period_(period) {
-  timer_.emplace(context.get_executor());
-}
+DeadlineSweeper::DeadlineSweeper(loop::EventLoop& loop, std::chrono::milliseconds period)
+    : loop_(loop), timer_(loop), period_(period) {}
 
 void DeadlineSweeper::start() {
   running_ = true;
-  schedule();
+  loop_.spawn(sweep_periodically());
 }
 
 void DeadlineSweeper::stop() {
   running_ = false;
-  if (timer_) timer_->cancel();
+  timer_.cancel();
 }
 
 void DeadlineSweeper::expire_all() {
@@ -49,14 +47,12 @@ void DeadlineSweeper::unlink(Deadline* d) {
   --size_;
 }
 
-void DeadlineSweeper::schedule() {
-  if (!timer_) return;
-  timer_->expires_after(period_);
-  timer_->async_wait([this](const ErrorCode& ec) {
-    if (ec || !running_) return;
+loop::Task<void> DeadlineSweeper::sweep_periodically() {
+  while (running_) {
+    const bool due = co_await timer_.wait_for(period_);
+    if (!due || !running_) co_return;
     sweep(CoarseClock::now(), Sweep::kDue);
-    schedule();
-  });
+  }
 }
 
 void DeadlineSweeper::sweep(CoarseClock::time_point now, Sweep which) {

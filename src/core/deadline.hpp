@@ -6,12 +6,11 @@
 
 #include <time.h>
 
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <optional>
 
-#include "core/io.hpp"
+#include "loop/event_loop.hpp"
 
 namespace sb {
 
@@ -63,7 +62,8 @@ class Deadline {
 // Runs on its worker's thread only.
 class DeadlineSweeper {
  public:
-  DeadlineSweeper(asio::io_context& context, std::chrono::milliseconds period);
+  DeadlineSweeper(loop::EventLoop& loop, std::chrono::milliseconds period);
+  // The loop's thread: sweeps every period until stop().
   void start();
   void stop();
   size_t size() const { return size_; }
@@ -71,20 +71,17 @@ class DeadlineSweeper {
   void expire_all();
   // Fires the deadlines of idle connections (shutdown closes keep-alive connections at once).
   void expire_idle();
-  // Destroys the timer while its io_context still exists (the owner's teardown).
-  void release_timer() { timer_.reset(); }
 
  private:
   friend class Deadline;
   void link(Deadline* d);
   void unlink(Deadline* d);
-  void schedule();
+  loop::Task<void> sweep_periodically();
   enum class Sweep { kDue, kAll, kIdle };
   void sweep(CoarseClock::time_point now, Sweep which);
 
-  std::optional<asio::basic_waitable_timer<std::chrono::steady_clock,
-                                           asio::wait_traits<std::chrono::steady_clock>, Executor>>
-      timer_;
+  loop::EventLoop& loop_;
+  loop::Timer timer_;
   std::chrono::milliseconds period_;
   Deadline* head_ = nullptr;
   size_t size_ = 0;

@@ -1,4 +1,5 @@
-// The setup flags of the io_uring behind each worker's io_context. Asio creates its ring with
+// The setup flags of the io_uring behind each Asio io_context (the admin listener's, the health
+// checker's; proxy workers have rings of their own, src/loop/). Asio creates its ring with
 // io_uring_queue_init(entries, ring, 0); defining that function here (the executable's definition
 // wins over liburing's) lets the rings be created with flags Asio does not expose.
 //
@@ -6,8 +7,8 @@
 // at once, from the wake-up, while the sender's softirq on the other core still holds the socket
 // lock; perf showed 9-13 % of the proxy's CPU spinning on that lock. With COOP_TASKRUN the work
 // waits for the worker's next entry into the kernel: 45k -> 60k requests per CPU-second (wrk -c64,
-// one worker). DEFER_TASKRUN would defer further, but needs a single submitting thread, and Asio
-// wakes a worker from other threads by submitting to its ring.
+// one worker, when the workers still ran on Asio). DEFER_TASKRUN would defer further, but needs a
+// single submitting thread, and Asio wakes a loop from other threads by submitting to its ring.
 #include <liburing.h>
 
 #include <cerrno>

@@ -6,18 +6,15 @@
 #pragma once
 
 #include <atomic>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 
-#include "core/io.hpp"
+#include "loop/event_loop.hpp"
 
 namespace sb::proxy {
 
-using QueueTimer =
-    asio::basic_waitable_timer<std::chrono::steady_clock,
-                               asio::wait_traits<std::chrono::steady_clock>, Executor>;
+using QueueTimer = loop::Timer;
 
 class ConnQueue {
  public:

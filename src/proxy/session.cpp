@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <cstring>
 
 #include "balance/ewma.hpp"
@@ -12,12 +11,18 @@
 #include "health/eligibility.hpp"
 #include "http/error_response.hpp"
 #include "http/header_rewrite.hpp"
+#include "loop/stream.hpp"
 #include "proxy/balance_key.hpp"
 #include "proxy/lb_status.hpp"
 #include "proxy/server.hpp"
 #include "proxy/worker.hpp"
 
 namespace sb::proxy {
+
+namespace asio = boost::asio;
+using loop::ErrorCode;
+using loop::read_some;
+using loop::write_all;
 
 namespace {
 
@@ -87,27 +92,25 @@ std::span<const uint32_t> slow_start_weights(const Service& service, std::span<u
 }
 
 // One direction of a WebSocket tunnel: bytes from `from` to `to` until either side ends.
-Task<void> pump(Socket& from, Socket& to, char* buffer, size_t size, Deadline& deadline,
-                std::chrono::milliseconds idle, uint64_t& bytes) {
+loop::Task<void> pump(loop::Socket& from, loop::Socket& to, char* buffer, size_t size,
+                      Deadline& deadline, std::chrono::milliseconds idle, uint64_t& bytes) {
   for (;;) {
     ErrorCode ec;
     const size_t n = co_await read_some(from, {buffer, size}, ec);
     if (n == 0) {
-      ErrorCode ignored;
       if (ec) {
-        from.close(ignored);
-        to.close(ignored);
+        from.close();
+        to.close();
       } else {
-        to.shutdown(Socket::shutdown_send, ignored);  // pass the half-close on
+        to.shutdown_send();  // pass the half-close on
       }
       co_return;
     }
     deadline.arm(idle);
     co_await write_all(to, std::string_view(buffer, n), ec);
     if (ec) {
-      ErrorCode ignored;
-      from.close(ignored);
-      to.close(ignored);
+      from.close();
+      to.close();
       co_return;
     }
     bytes += n;
@@ -116,23 +119,21 @@ Task<void> pump(Socket& from, Socket& to, char* buffer, size_t size, Deadline& d
 
 }  // namespace
 
-Task<void> Session::serve(Worker& worker, Socket client) {
+loop::Task<void> Session::serve(Worker& worker, loop::Socket client) {
   Session session(worker, std::move(client));
   co_await session.run();
 }
 
-Session::Session(Worker& worker, Socket client)
+Session::Session(Worker& worker, loop::Socket client)
     : worker_(worker),
       client_(std::move(client)),
       deadline_(worker.deadlines(), &Session::on_deadline, this),
       in_(worker.client_buffers()),
       out_(worker.upstream_buffers()) {
   worker_.stats().active.add();
-  ErrorCode ec;
-  const auto remote = client_.remote_endpoint(ec);
-  if (!ec) {
-    peer_address_ = IpAddress::from(remote.address());
-    const std::string ip = remote.address().to_string();
+  if (const auto remote = client_.remote_endpoint()) {
+    peer_address_ = IpAddress::from(remote->address());
+    const std::string ip = remote->address().to_string();
     client_ip_length_ = std::min(ip.size(), client_ip_.size() - 1);
     std::memcpy(client_ip_.data(), ip.data(), client_ip_length_);
   }
@@ -149,9 +150,8 @@ std::chrono::steady_clock::time_point Session::log_clock() const {
 
 void Session::on_deadline(void* self) {
   auto* session = static_cast<Session*>(self);
-  ErrorCode ignored;
-  session->client_.cancel(ignored);
-  if (session->upstream_) session->upstream_->cancel(ignored);
+  session->client_.cancel();
+  if (session->upstream_) session->upstream_->cancel();
 }
 
 void Session::set_phase(Phase phase) {
@@ -166,7 +166,7 @@ void Session::set_phase(Phase phase) {
   phase_ = phase;
 }
 
-Task<void> Session::run() {
+loop::Task<void> Session::run() {
   for (;;) {
     // (Results are named before testing them: g++ 12 miscompiles co_await inside conditions.)
     const bool request_coming = co_await wait_for_request();
@@ -180,7 +180,7 @@ Task<void> Session::run() {
   }
 }
 
-Task<bool> Session::wait_for_request() {
+loop::Task<bool> Session::wait_for_request() {
   if (begin_ < end_) co_return !worker_.draining();  // a pipelined request is already here
   begin_ = parsed_ = end_ = 0;
   if (worker_.draining()) co_return false;
@@ -199,16 +199,15 @@ Task<bool> Session::wait_for_request() {
                                : snapshot.timeouts.keepalive_idle);
   // The first bytes land in a small buffer of the session's own, so an idle connection holds no
   // pooled buffer, and waiting is a plain read (no readiness wait before it).
-  const auto result = co_await client_.async_read_some(asio::buffer(first_bytes_), use_task);
+  const int n = co_await client_.recv(first_bytes_);
   deadline_.set_idle(false);
-  const size_t n = std::get<1>(result);
-  if (std::get<0>(result) || n == 0) co_return false;
-  std::memcpy(in_.get(), first_bytes_.data(), n);
+  if (n <= 0) co_return false;
+  std::memcpy(in_.get(), first_bytes_.data(), static_cast<size_t>(n));
   end_ = n;
   co_return true;
 }
 
-Task<bool> Session::read_request_head() {
+loop::Task<bool> Session::read_request_head() {
   set_phase(Phase::kReading);
   if (!state_) state_ = worker_.request_states().take();
   const Snapshot& snapshot = worker_.snapshot();
@@ -251,7 +250,7 @@ Task<bool> Session::read_request_head() {
   }
 }
 
-Task<Session::Next> Session::handle_request() {
+loop::Task<Session::Next> Session::handle_request() {
   // The request keeps its snapshot alive: a change published meanwhile does not pull services
   // and instances from under it.
   snapshot_ = worker_.snapshot_ptr();
@@ -319,7 +318,7 @@ Task<Session::Next> Session::handle_request() {
   co_return answered;
 }
 
-Task<Session::Next> Session::proxy(size_t service_index, std::string_view target) {
+loop::Task<Session::Next> Session::proxy(size_t service_index, std::string_view target) {
   const Service& service = *snapshot_->services[service_index];
   const bool body_pending_at_start = !state_->request.message_complete();
   body_begin_ = begin_ + state_->request.head_length();
@@ -423,7 +422,7 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
         AccessRecord::copy(state_->log.upstream, instance_->label());
         ++state_->log.attempts;
       }
-      std::optional<Socket> pooled = worker_.pool().take(instance_->id());
+      std::optional<loop::Socket> pooled = worker_.pool().take(instance_->id());
       reused = pooled.has_value();
       if (reused) {
         upstream_ = std::move(pooled);
@@ -480,8 +479,9 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
   }
 }
 
-Task<size_t> Session::pick_below_max_conns(const Service& service, balance::PickContext& context,
-                                           upstream::ActiveRequest& active) {
+loop::Task<size_t> Session::pick_below_max_conns(const Service& service,
+                                                 balance::PickContext& context,
+                                                 upstream::ActiveRequest& active) {
   const std::span<bool> full = state_->full(excluded_.size());
   const auto limit = static_cast<int64_t>(service.limits.max_conns);
   std::optional<QueueTimer> timer;
@@ -519,23 +519,22 @@ Task<size_t> Session::pick_below_max_conns(const Service& service, balance::Pick
       }
       place.queue = &service.queue;
       give_up = now + service.limits.queue_timeout;
-      timer.emplace(worker_.context().get_executor());
+      timer.emplace(worker_.loop());
       waiter.emplace(service.queue, worker_.index(), *timer);
     }
     if (now >= give_up) {
       queue_refusal_ = "timed out in the queue";
       co_return balance::kNoInstance;
     }
-    timer->expires_after(
-        std::min<std::chrono::steady_clock::duration>(ConnQueue::kRecheck, give_up - now));
     waiter->park();
-    co_await timer->async_wait(use_task);
+    co_await timer->wait_for(
+        std::min<std::chrono::steady_clock::duration>(ConnQueue::kRecheck, give_up - now));
     waiter->unpark();
   }
 }
 
-Task<Session::Attempt> Session::fail_attempt(uint32_t outcome, bool reached, int status,
-                                             std::string_view detail, bool close) {
+loop::Task<Session::Attempt> Session::fail_attempt(uint32_t outcome, bool reached, int status,
+                                                   std::string_view detail, bool close) {
   close_upstream();
   if (may_retry(outcome, reached)) co_return Attempt::kRetryElsewhere;
   const Next answered = co_await reject(status, detail, close);
@@ -580,7 +579,7 @@ std::optional<uint64_t> Session::pick_key(const Service& service) const {
   return balance::hash_key(*key);
 }
 
-Task<Session::Attempt> Session::exchange(bool reused) {
+loop::Task<Session::Attempt> Session::exchange(bool reused) {
   // The request's own snapshot: the worker's current one may be replaced (and freed) by another
   // session while this one waits.
   const Snapshot& snapshot = *snapshot_;
@@ -658,7 +657,7 @@ Task<Session::Attempt> Session::exchange(bool reused) {
   co_return outcome;
 }
 
-Task<Session::Attempt> Session::relay_response(bool resendable) {
+loop::Task<Session::Attempt> Session::relay_response(bool resendable) {
   // The request's own snapshot: the worker's current one may be replaced (and freed) by another
   // session while this one waits.
   const Snapshot& snapshot = *snapshot_;
@@ -899,7 +898,7 @@ void Session::note_outlier(health::Outcome outcome) {
                instance_->outlier().ejections());
 }
 
-Task<void> Session::tunnel() {
+loop::Task<void> Session::tunnel() {
   set_phase(Phase::kTunnel);
   const auto idle = worker_.snapshot().timeouts.websocket_idle;
   ErrorCode ec;
@@ -912,9 +911,9 @@ Task<void> Session::tunnel() {
   deadline_.arm(idle);
   uint64_t up = 0;
   uint64_t down = 0;
-  using namespace asio::experimental::awaitable_operators;
-  co_await (pump(client_, *upstream_, in_.get(), in_.size(), deadline_, idle, up) &&
-            pump(*upstream_, client_, out_.get(), out_.size(), deadline_, idle, down));
+  co_await loop::when_all(
+      pump(client_, *upstream_, in_.get(), in_.size(), deadline_, idle, up),
+      pump(*upstream_, client_, out_.get(), out_.size(), deadline_, idle, down));
   close_upstream();
   if (worker_.access_log().enabled()) {
     state_->log.bytes_in += up;
@@ -922,30 +921,32 @@ Task<void> Session::tunnel() {
   }
 }
 
-Task<bool> Session::connect_upstream(const upstream::Instance& instance) {
-  upstream_.emplace(worker_.context().get_executor());
+loop::Task<bool> Session::connect_upstream(const upstream::Instance& instance) {
+  upstream_ = loop::Socket::open(worker_.loop(), instance.endpoint());
+  if (!upstream_->is_open()) {
+    upstream_.reset();
+    co_return false;
+  }
   deadline_.arm(try_limit(worker_.snapshot().timeouts.upstream_connect));
   const auto start = log_clock();
-  const auto result = co_await upstream_->async_connect(instance.endpoint(), use_task);
-  if (std::get<0>(result)) {
+  const int connected = co_await upstream_->connect(instance.endpoint());
+  if (connected < 0) {
     close_upstream();
     co_return false;
   }
-  ErrorCode ignored;
-  upstream_->set_option(asio::ip::tcp::no_delay(true), ignored);
+  upstream_->set_no_delay();
   if (worker_.access_log().enabled()) state_->log.connect_us = micros_since(start);
   co_return true;
 }
 
 void Session::close_upstream() {
   if (!upstream_) return;
-  ErrorCode ignored;
-  upstream_->close(ignored);
+  upstream_->close();
   upstream_.reset();
 }
 
-Task<Session::Next> Session::respond_local(int status, std::string_view content_type,
-                                           std::string_view body, bool close) {
+loop::Task<Session::Next> Session::respond_local(int status, std::string_view content_type,
+                                                 std::string_view body, bool close) {
   state_->head.clear();
   fmt::format_to(std::back_inserter(state_->head),
                  "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n"
@@ -961,7 +962,7 @@ Task<Session::Next> Session::respond_local(int status, std::string_view content_
   co_return ec || close || !client_keep_alive_ ? Next::kClose : Next::kKeepGoing;
 }
 
-Task<Session::Next> Session::reject(int status, std::string_view detail, bool close) {
+loop::Task<Session::Next> Session::reject(int status, std::string_view detail, bool close) {
   close = close || !client_keep_alive_;
   http::build_error_response(status, detail, close, head_request_, state_->head);
   ErrorCode ec;
@@ -972,7 +973,7 @@ Task<Session::Next> Session::reject(int status, std::string_view detail, bool cl
   finish_log(status);
   if (ec) co_return Next::kClose;
   if (!close) co_return Next::kKeepGoing;
-  client_.shutdown(Socket::shutdown_send, ec);
+  client_.shutdown_send();
   deadline_.arm(kLingerTime);
   char* buffer = in_.get();
   for (size_t drained = 0; drained < kLingerBytes;) {

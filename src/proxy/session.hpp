@@ -11,10 +11,11 @@
 
 #include "core/buffer_pool.hpp"
 #include "core/deadline.hpp"
-#include "core/io.hpp"
 #include "core/ip_address.hpp"
 #include "health/outlier.hpp"
 #include "http/message_parser.hpp"
+#include "loop/socket.hpp"
+#include "loop/task.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/request_state.hpp"
 #include "proxy/retry_budget.hpp"
@@ -27,9 +28,9 @@ class Worker;
 class Session {
  public:
   // The connection's coroutine: owns the session for as long as the connection lives.
-  static Task<void> serve(Worker& worker, Socket client);
+  static loop::Task<void> serve(Worker& worker, loop::Socket client);
 
-  Session(Worker& worker, Socket client);
+  Session(Worker& worker, loop::Socket client);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -42,30 +43,30 @@ class Session {
   // was stale) or to another instance (the retry policy allowed it).
   enum class Attempt { kDone, kClose, kRetryOnFreshConnection, kRetryElsewhere };
 
-  Task<void> run();
-  Task<bool> wait_for_request();
-  Task<bool> read_request_head();
-  Task<Next> handle_request();
-  Task<Next> proxy(size_t service_index, std::string_view target);
+  loop::Task<void> run();
+  loop::Task<bool> wait_for_request();
+  loop::Task<bool> read_request_head();
+  loop::Task<Next> handle_request();
+  loop::Task<Next> proxy(size_t service_index, std::string_view target);
   // What ip_hash or hash hashes for the request in flight (nullopt: the request lacks the key).
   std::optional<uint64_t> pick_key(const Service& service) const;
-  Task<Attempt> exchange(bool reused);
-  Task<Attempt> relay_response(bool resendable);
+  loop::Task<Attempt> exchange(bool reused);
+  loop::Task<Attempt> relay_response(bool resendable);
   // An attempt failed before any byte of its answer reached the client. `outcome` is a
   // HealthConfig::kFailOn* bit, `reached` whether the request may have reached the upstream.
   // Returns kRetryElsewhere when the service's retry policy and budget allow another try, else
   // answers `status` with `detail` itself.
-  Task<Attempt> fail_attempt(uint32_t outcome, bool reached, int status, std::string_view detail,
-                             bool close);
+  loop::Task<Attempt> fail_attempt(uint32_t outcome, bool reached, int status,
+                                   std::string_view detail, bool close);
   bool may_retry(uint32_t outcome, bool reached);
   // The pick of a service with max_conns: an instance with a free place, which `active` then
   // holds; when every instance is full, waits in the service's queue. kNoInstance with
   // queue_refusal_ set when the queue is full or the wait timed out.
-  Task<size_t> pick_below_max_conns(const Service& service, balance::PickContext& context,
-                                    upstream::ActiveRequest& active);
+  loop::Task<size_t> pick_below_max_conns(const Service& service, balance::PickContext& context,
+                                          upstream::ActiveRequest& active);
   // `timeout`, shortened to what is left of the attempt's try_timeout (when one is set).
   std::chrono::milliseconds try_limit(std::chrono::milliseconds timeout) const;
-  Task<void> tunnel();
+  loop::Task<void> tunnel();
   // Passive health of the instance in flight: an attempt failed (connect, reset, garbage,
   // timeout), or a final response head arrived (a failure too if its status is in fail_on).
   void note_failure(bool timed_out);
@@ -73,10 +74,10 @@ class Session {
   // Outlier detection of the instance in flight (services with `outlier:`): counts the outcome
   // and ejects the instance when a rule trips and the service's ejection cap allows.
   void note_outlier(health::Outcome outcome);
-  Task<Next> respond_local(int status, std::string_view content_type, std::string_view body,
-                           bool close);
-  Task<Next> reject(int status, std::string_view detail, bool close);
-  Task<bool> connect_upstream(const upstream::Instance& instance);
+  loop::Task<Next> respond_local(int status, std::string_view content_type, std::string_view body,
+                                 bool close);
+  loop::Task<Next> reject(int status, std::string_view detail, bool close);
+  loop::Task<bool> connect_upstream(const upstream::Instance& instance);
   void close_upstream();
   void set_phase(Phase phase);
   void finish_log(int status);
@@ -85,8 +86,8 @@ class Session {
   std::chrono::steady_clock::time_point log_clock() const;
 
   Worker& worker_;
-  Socket client_;
-  std::optional<Socket> upstream_;
+  loop::Socket client_;
+  std::optional<loop::Socket> upstream_;
   std::shared_ptr<const Snapshot> snapshot_;      // the snapshot of the request in flight
   std::shared_ptr<upstream::Instance> instance_;  // the instance of the request in flight
   Deadline deadline_;

@@ -1,10 +1,9 @@
 #include "proxy/worker.hpp"
 
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
+#include <cstring>
+#include <unordered_set>
 
 #include "proxy/server.hpp"
 #include "proxy/session.hpp"
@@ -14,6 +13,8 @@ namespace sb::proxy {
 namespace {
 constexpr std::chrono::milliseconds kSweepPeriod{100};
 constexpr std::chrono::seconds kHousekeepingPeriod{1};
+// After a failed accept (out of descriptors or memory) the connection stays in the backlog.
+constexpr std::chrono::milliseconds kAcceptPause{50};
 }  // namespace
 
 Worker::Worker(unsigned index, Server& server, const SnapshotPublisher<Snapshot>& snapshots,
@@ -21,58 +22,49 @@ Worker::Worker(unsigned index, Server& server, const SnapshotPublisher<Snapshot>
     : index_(index),
       server_(server),
       access_log_(access_log),
-      context_(std::make_unique<asio::io_context>(1)),
+      loop_(std::make_unique<loop::EventLoop>()),
+      listener_(*loop_),
       snapshot_(snapshots),
       pool_(snapshot_.get().limits.upstream_keepalive, snapshot_.get().timeouts.upstream_idle),
       // The client buffer holds a whole request head, so it is as large as the head limit allows.
       client_buffers_(snapshot_.get().limits.header_block + 1024),
       upstream_buffers_(32 * 1024),
-      deadlines_(*context_, kSweepPeriod) {
-  acceptor_.emplace(context_->get_executor());
-  housekeeping_timer_.emplace(context_->get_executor());
-}
+      deadlines_(*loop_, kSweepPeriod),
+      housekeeping_timer_(*loop_) {}
 
 Worker::~Worker() {
-  // Tear down in the order Asio needs: I/O objects before their io_context, and the io_context
-  // (whose destruction ends suspended connection coroutines) while the pools they return to live.
+  // The loop's run() ended every connection's coroutine before returning; what is left holds no
+  // operation in the kernel.
   join();
-  acceptor_.reset();
   pool_.clear();
-  deadlines_.release_timer();
-  housekeeping_timer_.reset();
-  context_.reset();
+  listener_.close();
 }
 
-void Worker::listen(const asio::ip::tcp::endpoint& endpoint) {
-  acceptor_->open(endpoint.protocol());
-  acceptor_->set_option(asio::socket_base::reuse_address(true));
-  const int one = 1;
-  if (::setsockopt(acceptor_->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
-    throw std::system_error(errno, std::generic_category(), "SO_REUSEPORT");
-  }
-  acceptor_->bind(endpoint);
-  acceptor_->listen(asio::socket_base::max_listen_connections);
+void Worker::listen(const boost::asio::ip::tcp::endpoint& endpoint) {
+  listener_.listen(endpoint, /*reuse_port=*/true);
 }
 
 void Worker::start() {
-  deadlines_.start();
-  housekeeping();
   accepting_ = true;
-  asio::co_spawn(*context_, accept_loop(), asio::detached);
-  thread_ = std::thread([this] { context_->run(); });
+  thread_ = std::thread([this] {
+    loop_->run([this] {
+      deadlines_.start();
+      loop_->spawn(housekeeping());
+      loop_->spawn(accept_loop());
+    });
+  });
 }
 
 void Worker::begin_drain() {
-  asio::post(*context_, [this] {
+  loop_->post([this] {
     draining_ = true;
-    ErrorCode ignored;
-    acceptor_->close(ignored);
+    listener_.close();
     deadlines_.expire_idle();
   });
 }
 
 void Worker::force_stop() {
-  context_->stop();
+  loop_->stop();
 }
 
 void Worker::join() {
@@ -84,48 +76,40 @@ const Snapshot& Worker::snapshot() {
   return snapshot_.get();
 }
 
-void Worker::housekeeping() {
-  housekeeping_timer_->expires_after(kHousekeepingPeriod);
-  housekeeping_timer_->async_wait([this](const ErrorCode& ec) {
-    if (ec) return;
+loop::Task<void> Worker::housekeeping() {
+  for (;;) {
+    const bool due = co_await housekeeping_timer_.wait_for(kHousekeepingPeriod);
+    if (!due) co_return;
     snapshot_.refresh();
     std::unordered_set<uint64_t> live;
     for (const auto& service : snapshot_.get().services) {
       for (const auto& instance : service->instances) live.insert(instance->id());
     }
     pool_.evict(&live);
-    housekeeping();
-  });
+  }
 }
 
-Task<void> Worker::accept_loop() {
+loop::Task<void> Worker::accept_loop() {
   const uint64_t max_connections =
       std::max<uint64_t>(1, snapshot_.get().limits.max_connections / server_.worker_count());
+  loop::Timer pause(*loop_);
   for (;;) {
-    auto accepted = co_await acceptor_->async_accept(use_task);
-    ErrorCode ec = std::get<0>(accepted);
-    Socket socket = std::move(std::get<1>(accepted));
-    if (ec) {
-      if (draining_ || ec == asio::error::operation_aborted) {
+    const int fd = co_await listener_.accept();
+    if (fd < 0) {
+      if (draining_ || fd == -ECANCELED || !listener_.is_open()) {
         accepting_.store(false, std::memory_order_release);
         co_return;
       }
-      // Out of descriptors or memory: the connection stays in the backlog; try again shortly.
-      spdlog::warn("accept failed: {}", ec.message());
-      asio::basic_waitable_timer<std::chrono::steady_clock,
-                                 asio::wait_traits<std::chrono::steady_clock>, Executor>
-          pause(*context_, std::chrono::milliseconds(50));
-      co_await pause.async_wait(use_task);
+      spdlog::warn("accept failed: {}", std::strerror(-fd));
+      co_await pause.wait_for(kAcceptPause);
       continue;
     }
+    loop::Socket socket(*loop_, fd);
     stats_.accepted.add();
-    if (stats_.active.get() >= max_connections) {
-      socket.close(ec);
-      continue;
-    }
+    if (stats_.active.get() >= max_connections) continue;  // closed as `socket` goes
     stats_.handled.add();
-    socket.set_option(asio::ip::tcp::no_delay(true), ec);
-    asio::co_spawn(*context_, Session::serve(*this, std::move(socket)), asio::detached);
+    socket.set_no_delay();
+    loop_->spawn(Session::serve(*this, std::move(socket)));
   }
 }
 

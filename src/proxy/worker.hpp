@@ -10,12 +10,15 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/ip/tcp.hpp>
+
 #include "core/buffer_pool.hpp"
 #include "core/counter.hpp"
 #include "core/deadline.hpp"
-#include "core/io.hpp"
 #include "core/object_pool.hpp"
 #include "core/snapshot_publisher.hpp"
+#include "loop/event_loop.hpp"
+#include "loop/socket.hpp"
 #include "proxy/request_state.hpp"
 #include "proxy/snapshot.hpp"
 #include "upstream/connection_pool.hpp"
@@ -47,8 +50,9 @@ class Worker {
   Worker& operator=(const Worker&) = delete;
 
   // Main thread, before start(): opens this worker's listening socket.
-  void listen(const asio::ip::tcp::endpoint& endpoint);
-  asio::ip::tcp::endpoint local_endpoint() const { return acceptor_->local_endpoint(); }
+  void listen(const boost::asio::ip::tcp::endpoint& endpoint);
+  boost::asio::ip::tcp::endpoint local_endpoint() const { return listener_.local_endpoint(); }
+  // Main thread: starts the worker's thread, which runs its event loop.
   void start();
   // Any thread: stop accepting, close idle connections, let requests in flight finish.
   void begin_drain();
@@ -61,7 +65,7 @@ class Worker {
   // The methods below run on this worker's thread.
   unsigned index() const { return index_; }
   Server& server() { return server_; }
-  asio::io_context& context() { return *context_; }
+  loop::EventLoop& loop() { return *loop_; }
   bool draining() const { return draining_; }
   // The snapshot in force; call once per request (cheap when nothing changed).
   const Snapshot& snapshot();
@@ -80,23 +84,21 @@ class Worker {
   const AccessLog& access_log() const { return access_log_; }
 
  private:
-  Task<void> accept_loop();
-  void housekeeping();
+  loop::Task<void> accept_loop();
+  loop::Task<void> housekeeping();
 
   unsigned index_;
   Server& server_;
   AccessLog& access_log_;
-  std::unique_ptr<asio::io_context> context_;
-  std::optional<Acceptor> acceptor_;  // destroyed before the io_context, see ~Worker
+  std::unique_ptr<loop::EventLoop> loop_;
+  loop::Listener listener_;
   SnapshotReader<Snapshot> snapshot_;
   upstream::ConnectionPool pool_;
   BufferPool client_buffers_;
   BufferPool upstream_buffers_;
   ObjectPool<RequestState> request_states_;
   DeadlineSweeper deadlines_;
-  std::optional<asio::basic_waitable_timer<std::chrono::steady_clock,
-                                           asio::wait_traits<std::chrono::steady_clock>, Executor>>
-      housekeeping_timer_;
+  loop::Timer housekeeping_timer_;
   WorkerStats stats_;
   bool draining_ = false;
   std::atomic<bool> accepting_{false};

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "core/deadline.hpp"
-#include "core/io.hpp"
+#include "loop/socket.hpp"
 
 namespace sb::upstream {
 
@@ -22,8 +22,8 @@ class ConnectionPool {
   ConnectionPool(size_t max_idle, std::chrono::milliseconds idle_timeout)
       : max_idle_(max_idle), idle_timeout_(idle_timeout) {}
 
-  std::optional<Socket> take(uint64_t instance);
-  void give(uint64_t instance, Socket socket);
+  std::optional<loop::Socket> take(uint64_t instance);
+  void give(uint64_t instance, loop::Socket socket);
   // Closes connections idle for longer than the timeout, and those of instances not in `live`.
   void evict(const std::unordered_set<uint64_t>* live);
   void clear() { idle_.clear(); }
@@ -31,7 +31,7 @@ class ConnectionPool {
 
  private:
   struct Idle {
-    Socket socket;
+    loop::Socket socket;
     CoarseClock::time_point since;
   };
   size_t max_idle_;

@@ -1,11 +1,10 @@
 // Unit tests for src/core/deadline: the per-worker sweep fires armed deadlines once they are due,
 // never disarmed ones; expire_idle/expire_all fire on demand; a Deadline unlinks itself when
-// destroyed. Waits poll the io_context with an upper bound instead of sleeping.
+// destroyed. Waits turn the event loop with an upper bound instead of sleeping.
 #include "core/deadline.hpp"
 
 #include <gtest/gtest.h>
 
-#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <memory>
 
@@ -22,23 +21,26 @@ void count_expiry(void* context) {
   ++static_cast<Fired*>(context)->count;
 }
 
-// Runs `io` until `done()` holds; false if `limit` passed first.
+// Turns `loop` until `done()` holds; false if `limit` passed first.
 template <typename Done>
-bool run_until(asio::io_context& io, Done done, std::chrono::milliseconds limit = 5s) {
+bool run_until(loop::EventLoop& loop, Done done, std::chrono::milliseconds limit = 5s) {
   const auto until = std::chrono::steady_clock::now() + limit;
   while (!done()) {
     if (std::chrono::steady_clock::now() >= until) return false;
-    io.run_one_for(10ms);
+    loop.run_once(10ms);
   }
   return true;
 }
 
 class DeadlineTest : public testing::Test {
  protected:
-  void SetUp() override { sweeper_.start(); }
+  void SetUp() override {
+    io_.enable();
+    sweeper_.start();
+  }
   void TearDown() override { sweeper_.stop(); }
 
-  asio::io_context io_{1};
+  loop::EventLoop io_{64};
   DeadlineSweeper sweeper_{io_, 10ms};
 };
 
@@ -192,14 +194,18 @@ TEST_F(DeadlineTest, DestroyedArmedDeadlineIsNotSwept) {
 }
 
 TEST(DeadlineSweeperStop, StoppedSweeperFiresNothing) {
-  asio::io_context io{1};
+  loop::EventLoop io{64};
+  io.enable();
   DeadlineSweeper sweeper(io, 10ms);
   Fired fired;
   Deadline deadline(sweeper, count_expiry, &fired);
   sweeper.start();
   deadline.arm(0ms);
   sweeper.stop();
-  io.run();  // returns once the cancelled wait completes: nothing else is scheduled
+  // Past several sweep periods, with the sweeping coroutine ended by the stop.
+  const auto until = std::chrono::steady_clock::now() + 50ms;
+  while (std::chrono::steady_clock::now() < until) io.run_once(10ms);
+  EXPECT_EQ(io.roots().size(), 0u);
   EXPECT_EQ(fired.count, 0);
   EXPECT_FALSE(deadline.expired());
 }

@@ -1,25 +1,35 @@
-#include "core/io.hpp"
+#include "loop/stream.hpp"
 
 #include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <array>
+#include <boost/asio/error.hpp>
 #include <cerrno>
 
-namespace sb {
+namespace sb::loop {
 
-Task<size_t> read_some(Socket& socket, std::span<char> into, ErrorCode& ec) {
-  const auto result =
-      co_await socket.async_read_some(asio::buffer(into.data(), into.size()), use_task);
-  ec = std::get<0>(result);
-  if (ec == asio::error::eof) {
-    ec = {};
-    co_return 0;
-  }
-  co_return ec ? 0 : std::get<1>(result);
+namespace {
+
+ErrorCode error_of(int negative_errno) {
+  if (negative_errno == -ECANCELED) return boost::asio::error::operation_aborted;
+  return ErrorCode(-negative_errno, boost::system::system_category());
 }
 
-Task<void> write_all(Socket& socket, std::span<const asio::const_buffer> buffers, ErrorCode& ec) {
+}  // namespace
+
+Task<size_t> read_some(Socket& socket, std::span<char> into, ErrorCode& ec) {
+  const int n = co_await socket.recv(into);
+  if (n < 0) {
+    ec = error_of(n);
+    co_return 0;
+  }
+  ec = {};
+  co_return static_cast<size_t>(n);
+}
+
+Task<void> write_all(Socket& socket, std::span<const boost::asio::const_buffer> buffers,
+                     ErrorCode& ec) {
   std::array<iovec, 3> pending{};
   size_t count = 0;
   for (const auto& b : buffers) {
@@ -29,9 +39,11 @@ Task<void> write_all(Socket& socket, std::span<const asio::const_buffer> buffers
   }
   size_t first = 0;
   ec = {};
-  // A direct non-blocking sendmsg: a response usually fits the socket buffer at once, and a
-  // synchronous write then costs one syscall and no trip through the event loop.
   while (first < count) {
+    if (!socket.is_open()) {
+      ec = boost::asio::error::bad_descriptor;
+      co_return;
+    }
     msghdr message{};
     message.msg_iov = pending.data() + first;
     message.msg_iovlen = count - first;
@@ -42,9 +54,9 @@ Task<void> write_all(Socket& socket, std::span<const asio::const_buffer> buffers
         ec = ErrorCode(errno, boost::system::system_category());
         co_return;
       }
-      const auto waited = co_await socket.async_wait(Socket::wait_write, use_task);
-      if (std::get<0>(waited)) {
-        ec = std::get<0>(waited);
+      const int waited = co_await socket.writable();
+      if (waited < 0) {
+        ec = error_of(waited);
         co_return;
       }
       continue;
@@ -59,8 +71,8 @@ Task<void> write_all(Socket& socket, std::span<const asio::const_buffer> buffers
 }
 
 Task<void> write_all(Socket& socket, std::string_view data, ErrorCode& ec) {
-  const asio::const_buffer buffer(data.data(), data.size());
+  const boost::asio::const_buffer buffer(data.data(), data.size());
   co_await write_all(socket, std::span(&buffer, 1), ec);
 }
 
-}  // namespace sb
+}  // namespace sb::loop

@@ -1,0 +1,113 @@
+#include "loop/socket.hpp"
+
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
+
+namespace sb::loop {
+
+Socket Socket::open(EventLoop& loop, const boost::asio::ip::tcp::endpoint& like) {
+  const int family = like.protocol().family();
+  const int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+  if (fd < 0) return {};
+  return {loop, fd};
+}
+
+void Socket::Awaiter::await_suspend(std::coroutine_handle<> waiter) {
+  EventLoop& loop = *socket_.loop_;
+  operation_.waiter = waiter;
+  io_uring_sqe* sqe = loop.next_sqe();
+  switch (kind_) {
+    case Kind::kRecv:
+      io_uring_prep_recv(sqe, socket_.fd_, into_.data(), into_.size(), 0);
+      break;
+    case Kind::kConnect:
+      io_uring_prep_connect(sqe, socket_.fd_, to_.data(), static_cast<socklen_t>(to_.size()));
+      break;
+    case Kind::kPollOut:
+      io_uring_prep_poll_add(sqe, socket_.fd_, POLLOUT);
+      break;
+  }
+  loop.track(sqe, &operation_);
+  ++socket_.pending_;
+  submitted_ = true;
+}
+
+int Socket::Awaiter::await_resume() noexcept {
+  if (!submitted_) return -EBADF;  // closed before the wait began
+  --socket_.pending_;
+  if (kind_ == Kind::kPollOut && operation_.result > 0) return 0;
+  return operation_.result;
+}
+
+void Socket::close() {
+  if (fd_ < 0) return;
+  cancel();
+  ::close(fd_);
+  fd_ = -1;
+}
+
+void Socket::set_no_delay() {
+  const int one = 1;
+  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+std::optional<boost::asio::ip::tcp::endpoint> Socket::remote_endpoint() const {
+  boost::asio::ip::tcp::endpoint endpoint;
+  socklen_t length = static_cast<socklen_t>(endpoint.capacity());
+  if (::getpeername(fd_, endpoint.data(), &length) != 0) return std::nullopt;
+  endpoint.resize(length);
+  return endpoint;
+}
+
+void Listener::listen(const boost::asio::ip::tcp::endpoint& endpoint, bool reuse_port) {
+  const auto fail = [this](const char* what) {
+    const int error = errno;
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    throw std::system_error(error, std::generic_category(), what);
+  };
+  fd_ = ::socket(endpoint.protocol().family(), SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+  if (fd_ < 0) fail("socket");
+  const int one = 1;
+  if (::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) fail("SO_REUSEADDR");
+  if (reuse_port && ::setsockopt(fd_, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    fail("SO_REUSEPORT");
+  }
+  if (::bind(fd_, endpoint.data(), static_cast<socklen_t>(endpoint.size())) != 0) fail("bind");
+  if (::listen(fd_, SOMAXCONN) != 0) fail("listen");
+}
+
+boost::asio::ip::tcp::endpoint Listener::local_endpoint() const {
+  boost::asio::ip::tcp::endpoint endpoint;
+  socklen_t length = static_cast<socklen_t>(endpoint.capacity());
+  if (::getsockname(fd_, endpoint.data(), &length) == 0) endpoint.resize(length);
+  return endpoint;
+}
+
+void Listener::Awaiter::await_suspend(std::coroutine_handle<> waiter) {
+  operation_.waiter = waiter;
+  io_uring_sqe* sqe = listener_.loop_.next_sqe();
+  io_uring_prep_accept(sqe, listener_.fd_, nullptr, nullptr, SOCK_CLOEXEC);
+  listener_.loop_.track(sqe, &operation_);
+  listener_.accepting_ = true;
+  submitted_ = true;
+}
+
+int Listener::Awaiter::await_resume() noexcept {
+  if (!submitted_) return -EBADF;
+  listener_.accepting_ = false;
+  return operation_.result;
+}
+
+void Listener::close() {
+  if (fd_ < 0) return;
+  if (accepting_) loop_.cancel_fd(fd_);
+  ::close(fd_);
+  fd_ = -1;
+}
+
+}  // namespace sb::loop

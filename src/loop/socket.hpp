@@ -1,0 +1,130 @@
+// TCP sockets of the data plane on an EventLoop: a connected Socket (recv, connect, write
+// readiness) and a Listener (accept). Each wait is an io_uring operation awaited by one coroutine;
+// results are what the kernel returns (a count, or -errno), not exceptions. A Socket may be
+// cancelled or closed from another coroutine of the same loop while one of its operations waits:
+// the waiter then resumes with -ECANCELED.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <coroutine>
+#include <optional>
+#include <span>
+#include <utility>
+
+#include "loop/event_loop.hpp"
+
+namespace sb::loop {
+
+class Socket {
+ public:
+  Socket() = default;
+  Socket(EventLoop& loop, int fd) : loop_(&loop), fd_(fd) {}
+  Socket(Socket&& other) noexcept
+      : loop_(other.loop_), fd_(std::exchange(other.fd_, -1)), pending_(other.pending_) {
+    other.pending_ = 0;
+  }
+  Socket& operator=(Socket&& other) noexcept {
+    if (this != &other) {
+      close();
+      loop_ = other.loop_;
+      fd_ = std::exchange(other.fd_, -1);
+      pending_ = std::exchange(other.pending_, 0);
+    }
+    return *this;
+  }
+  Socket(const Socket&) = delete;
+  Socket& operator=(const Socket&) = delete;
+  ~Socket() { close(); }
+
+  // A new TCP socket of the endpoint's family, not connected yet. Empty on failure (errno set).
+  static Socket open(EventLoop& loop, const boost::asio::ip::tcp::endpoint& like);
+
+  bool is_open() const { return fd_ >= 0; }
+  int native_handle() const { return fd_; }
+  EventLoop& loop() const { return *loop_; }
+
+  // One operation of this socket, awaited by one coroutine.
+  class Awaiter {
+   public:
+    enum class Kind { kRecv, kConnect, kPollOut };
+    Awaiter(Socket& socket, Kind kind) : socket_(socket), kind_(kind) {}
+    Awaiter(Socket& socket, std::span<char> into)
+        : socket_(socket), kind_(Kind::kRecv), into_(into) {}
+    Awaiter(Socket& socket, const boost::asio::ip::tcp::endpoint& to)
+        : socket_(socket), kind_(Kind::kConnect), to_(to) {}
+    bool await_ready() const noexcept { return !socket_.is_open(); }
+    void await_suspend(std::coroutine_handle<> waiter);
+    // Bytes received (0: the peer closed), 0 for a connect or readiness, or -errno.
+    int await_resume() noexcept;
+
+   private:
+    Socket& socket_;
+    Kind kind_;
+    std::span<char> into_;
+    boost::asio::ip::tcp::endpoint to_;
+    Operation operation_;
+    bool submitted_ = false;
+  };
+
+  Awaiter recv(std::span<char> into) { return {*this, into}; }
+  Awaiter connect(const boost::asio::ip::tcp::endpoint& to) { return {*this, to}; }
+  Awaiter writable() { return {*this, Awaiter::Kind::kPollOut}; }
+
+  // Ends the operations waiting on this socket (their waiters see -ECANCELED); the socket stays.
+  void cancel() {
+    if (pending_ > 0 && fd_ >= 0) loop_->cancel_fd(fd_);
+  }
+  // Cancels what waits, then closes the descriptor. Safe to call twice.
+  void close();
+  void shutdown_send() {
+    if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
+  }
+  void set_no_delay();
+  std::optional<boost::asio::ip::tcp::endpoint> remote_endpoint() const;
+
+ private:
+  EventLoop* loop_ = nullptr;
+  int fd_ = -1;
+  int pending_ = 0;  // operations of this socket in the kernel
+};
+
+// A listening socket of one worker (SO_REUSEPORT: every worker has its own).
+class Listener {
+ public:
+  explicit Listener(EventLoop& loop) : loop_(loop) {}
+  ~Listener() { close(); }
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+  // Binds and listens; throws std::system_error naming the step that failed.
+  void listen(const boost::asio::ip::tcp::endpoint& endpoint, bool reuse_port);
+  boost::asio::ip::tcp::endpoint local_endpoint() const;
+  bool is_open() const { return fd_ >= 0; }
+
+  class Awaiter {
+   public:
+    explicit Awaiter(Listener& listener) : listener_(listener) {}
+    bool await_ready() const noexcept { return listener_.fd_ < 0; }
+    void await_suspend(std::coroutine_handle<> waiter);
+    // The accepted connection's descriptor, or -errno.
+    int await_resume() noexcept;
+
+   private:
+    Listener& listener_;
+    Operation operation_;
+    bool submitted_ = false;
+  };
+  Awaiter accept() { return Awaiter(*this); }
+  // The loop's thread: a pending accept ends with -ECANCELED.
+  void close();
+
+ private:
+  EventLoop& loop_;
+  int fd_ = -1;
+  bool accepting_ = false;
+};
+
+}  // namespace sb::loop
