@@ -35,6 +35,7 @@ def main():
             sys.exit(f"{name} ({path}): {reason}\n{bl.tail(log)}")
         procs[name] = (proc, port)
     results = {name: [] for name in binaries}
+    rates = {name: [] for name in binaries}
     for rnd in range(1, rounds + 1):
         for name, (proc, port) in procs.items():
             url = f"http://127.0.0.1:{port}/"
@@ -46,10 +47,13 @@ def main():
             cpu = (bl.cpu_ticks([proc.pid])[0] - t0) / bl.CLK_TCK
             requests = int(re.search(r"(\d+) requests in", out).group(1))
             results[name].append(requests / cpu)
-            bl.log(f"round {rnd}/{rounds} {name}: {requests / cpu:,.0f} requests per CPU-second")
+            rates[name].append(requests / duration)
+            bl.log(f"round {rnd}/{rounds} {name}: {requests / cpu:,.0f} requests per CPU-second, "
+                   f"{requests / duration:,.0f} requests/s")
     for name, path in binaries.items():
         values = ", ".join(f"{v / 1000:.1f}k" for v in results[name])
-        print(f"{name} {path}: median {bl.median(results[name]):,.0f} req/CPU-s ({values})")
+        print(f"{name} {path}: median {bl.median(results[name]):,.0f} req/CPU-s ({values}), "
+              f"median {bl.median(rates[name]):,.0f} req/s")
 
 
 if __name__ == "__main__":

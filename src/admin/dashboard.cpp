@@ -3,7 +3,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "core/deadline.hpp"
+#include "core/coarse_clock.hpp"
 
 namespace sb::admin {
 

@@ -4,29 +4,14 @@
 // request. Resolution is the sweep period (100 ms), ample for timeouts measured in seconds.
 #pragma once
 
-#include <time.h>
-
 #include <chrono>
 #include <cstdint>
 #include <optional>
 
+#include "core/coarse_clock.hpp"
 #include "loop/event_loop.hpp"
 
 namespace sb {
-
-// A cheap monotonic clock (CLOCK_MONOTONIC_COARSE: a vDSO read, a few ms of resolution).
-struct CoarseClock {
-  using duration = std::chrono::nanoseconds;
-  using rep = duration::rep;
-  using period = duration::period;
-  using time_point = std::chrono::time_point<CoarseClock>;
-  static constexpr bool is_steady = true;
-  static time_point now() noexcept {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return time_point(duration(int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec));
-  }
-};
 
 class DeadlineSweeper;
 

@@ -10,7 +10,7 @@
 #include <cstdint>
 
 #include "config/config.hpp"
-#include "core/deadline.hpp"
+#include "core/coarse_clock.hpp"
 
 namespace sb::health {
 

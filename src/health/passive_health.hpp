@@ -9,7 +9,7 @@
 #include <chrono>
 #include <cstdint>
 
-#include "core/deadline.hpp"
+#include "core/coarse_clock.hpp"
 
 namespace sb::health {
 

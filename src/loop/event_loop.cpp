@@ -187,6 +187,7 @@ void EventLoop::run_once(std::optional<Clock::duration> max_wait) {
     for (unsigned i = 0; i < n; ++i) batch[i] = {cqes[i]->user_data, cqes[i]->res, cqes[i]->flags};
     io_uring_cq_advance(&ring_, n);
     for (unsigned i = 0; i < n; ++i) handle(batch[i].user_data, batch[i].result, batch[i].flags);
+    completions_ += n;
     if (n < kBatch) break;
   }
   if (!timers_.empty()) fire_timers(Clock::now());

@@ -86,8 +86,9 @@ class EventLoop {
   void schedule(std::coroutine_handle<> handle) { ready_.push_back(handle); }
   bool closing() const { return closing_; }
   size_t in_flight() const { return in_flight_; }
-  // Loop turns and kernel entries since start, for the benchmark's figures.
+  // Loop turns (each one io_uring_enter) and completions handled since start.
   uint64_t turns() const { return turns_; }
+  uint64_t completions() const { return completions_; }
 
  private:
   friend class Timer;
@@ -105,6 +106,7 @@ class EventLoop {
   bool enabled_ = false;
   bool closing_ = false;
   uint64_t turns_ = 0;
+  uint64_t completions_ = 0;
   RootList roots_;
   std::vector<std::coroutine_handle<>> ready_;
   std::vector<std::coroutine_handle<>> running_;

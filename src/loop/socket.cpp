@@ -1,7 +1,6 @@
 #include "loop/socket.hpp"
 
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -27,8 +26,8 @@ void Socket::Awaiter::await_suspend(std::coroutine_handle<> waiter) {
     case Kind::kConnect:
       io_uring_prep_connect(sqe, socket_.fd_, to_.data(), static_cast<socklen_t>(to_.size()));
       break;
-    case Kind::kPollOut:
-      io_uring_prep_poll_add(sqe, socket_.fd_, POLLOUT);
+    case Kind::kSend:
+      io_uring_prep_sendmsg(sqe, socket_.fd_, &message_, MSG_NOSIGNAL);
       break;
   }
   loop.track(sqe, &operation_);
@@ -39,7 +38,6 @@ void Socket::Awaiter::await_suspend(std::coroutine_handle<> waiter) {
 int Socket::Awaiter::await_resume() noexcept {
   if (!submitted_) return -EBADF;  // closed before the wait began
   --socket_.pending_;
-  if (kind_ == Kind::kPollOut && operation_.result > 0) return 0;
   return operation_.result;
 }
 

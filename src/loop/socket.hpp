@@ -1,5 +1,5 @@
-// TCP sockets of the data plane on an EventLoop: a connected Socket (recv, connect, write
-// readiness) and a Listener (accept). Each wait is an io_uring operation awaited by one coroutine;
+// TCP sockets of the data plane on an EventLoop: a connected Socket (recv, send, connect) and a
+// Listener (accept). Each wait is an io_uring operation awaited by one coroutine;
 // results are what the kernel returns (a count, or -errno), not exceptions. A Socket may be
 // cancelled or closed from another coroutine of the same loop while one of its operations waits:
 // the waiter then resumes with -ECANCELED.
@@ -49,15 +49,19 @@ class Socket {
   // One operation of this socket, awaited by one coroutine.
   class Awaiter {
    public:
-    enum class Kind { kRecv, kConnect, kPollOut };
+    enum class Kind { kRecv, kConnect, kSend };
     Awaiter(Socket& socket, Kind kind) : socket_(socket), kind_(kind) {}
     Awaiter(Socket& socket, std::span<char> into)
         : socket_(socket), kind_(Kind::kRecv), into_(into) {}
     Awaiter(Socket& socket, const boost::asio::ip::tcp::endpoint& to)
         : socket_(socket), kind_(Kind::kConnect), to_(to) {}
+    Awaiter(Socket& socket, const iovec* iov, size_t count) : socket_(socket), kind_(Kind::kSend) {
+      message_.msg_iov = const_cast<iovec*>(iov);
+      message_.msg_iovlen = count;
+    }
     bool await_ready() const noexcept { return !socket_.is_open(); }
     void await_suspend(std::coroutine_handle<> waiter);
-    // Bytes received (0: the peer closed), 0 for a connect or readiness, or -errno.
+    // Bytes received or sent (0 received: the peer closed), 0 for a connect, or -errno.
     int await_resume() noexcept;
 
    private:
@@ -65,13 +69,15 @@ class Socket {
     Kind kind_;
     std::span<char> into_;
     boost::asio::ip::tcp::endpoint to_;
+    msghdr message_{};
     Operation operation_;
     bool submitted_ = false;
   };
 
   Awaiter recv(std::span<char> into) { return {*this, into}; }
   Awaiter connect(const boost::asio::ip::tcp::endpoint& to) { return {*this, to}; }
-  Awaiter writable() { return {*this, Awaiter::Kind::kPollOut}; }
+  // Sends what it can of the buffers (a count, or -errno), through the ring.
+  Awaiter send(const iovec* iov, size_t count) { return {*this, iov, count}; }
 
   // Ends the operations waiting on this socket (their waiters see -ECANCELED); the socket stays.
   void cancel() {

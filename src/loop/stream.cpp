@@ -1,6 +1,5 @@
 #include "loop/stream.hpp"
 
-#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <array>
@@ -40,28 +39,13 @@ Task<void> write_all(Socket& socket, std::span<const boost::asio::const_buffer> 
   size_t first = 0;
   ec = {};
   while (first < count) {
-    if (!socket.is_open()) {
-      ec = boost::asio::error::bad_descriptor;
+    // The kernel waits for room in the socket buffer itself; a short count means part was sent.
+    const int sent = co_await socket.send(pending.data() + first, count - first);
+    if (sent < 0) {
+      ec = error_of(sent);
       co_return;
     }
-    msghdr message{};
-    message.msg_iov = pending.data() + first;
-    message.msg_iovlen = count - first;
-    const ssize_t n = ::sendmsg(socket.native_handle(), &message, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        ec = ErrorCode(errno, boost::system::system_category());
-        co_return;
-      }
-      const int waited = co_await socket.writable();
-      if (waited < 0) {
-        ec = error_of(waited);
-        co_return;
-      }
-      continue;
-    }
-    auto left = static_cast<size_t>(n);
+    auto left = static_cast<size_t>(sent);
     while (first < count && left >= pending[first].iov_len) left -= pending[first++].iov_len;
     if (first < count) {
       pending[first].iov_base = static_cast<char*>(pending[first].iov_base) + left;

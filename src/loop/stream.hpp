@@ -1,6 +1,8 @@
 // Reading and writing whole messages on a loop::Socket, with errors as values: what the session
-// uses for every byte it moves. A write goes straight to the kernel (a response usually fits the
-// socket buffer at once) and waits for writability only when the buffer is full.
+// uses for every byte it moves. Writes go through the ring like reads: every send of a loop turn
+// reaches the kernel in the turn's one io_uring_enter, where a sendmsg per write cost a syscall
+// each (bench/ab_compare.py, 10 rounds: 73.7k against 62.6k requests per CPU-second, and more
+// requests/s).
 #pragma once
 
 #include <boost/asio/buffer.hpp>
@@ -19,7 +21,7 @@ using ErrorCode = boost::system::error_code;
 // cancelled); 0 without error means the peer closed.
 Task<size_t> read_some(Socket& socket, std::span<char> into, ErrorCode& ec);
 
-// Writes every byte of the buffers (up to 3), waiting for the socket to drain when it is full.
+// Writes every byte of the buffers (up to 3); the buffers must stay put until it returns.
 Task<void> write_all(Socket& socket, std::span<const boost::asio::const_buffer> buffers,
                      ErrorCode& ec);
 Task<void> write_all(Socket& socket, std::string_view data, ErrorCode& ec);

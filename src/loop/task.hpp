@@ -221,8 +221,8 @@ struct JoinRunner {
     struct Final {
       bool await_ready() noexcept { return false; }
       std::coroutine_handle<> await_suspend(std::coroutine_handle<promise_type> self) noexcept {
-        JoinState* state = self.promise().state;
-        return --state->remaining == 0 ? state->parent : std::noop_coroutine();
+        JoinState* joined = self.promise().state;
+        return --joined->remaining == 0 ? joined->parent : std::noop_coroutine();
       }
       void await_resume() noexcept {}
     };

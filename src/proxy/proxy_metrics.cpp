@@ -3,7 +3,7 @@
 #include <array>
 #include <string>
 
-#include "core/deadline.hpp"
+#include "core/coarse_clock.hpp"
 #include "proxy/server.hpp"
 #include "proxy/worker_totals.hpp"
 

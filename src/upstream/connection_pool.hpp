@@ -12,7 +12,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "core/deadline.hpp"
+#include "core/coarse_clock.hpp"
 #include "loop/socket.hpp"
 
 namespace sb::upstream {
