@@ -22,6 +22,7 @@ void Socket::Awaiter::await_suspend(std::coroutine_handle<> waiter) {
   switch (kind_) {
     case Kind::kRecv:
       io_uring_prep_recv(sqe, socket_.fd_, into_.data(), into_.size(), 0);
+      if (expect_empty_) sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
       break;
     case Kind::kConnect:
       io_uring_prep_connect(sqe, socket_.fd_, to_.data(), static_cast<socklen_t>(to_.size()));

@@ -51,8 +51,8 @@ class Socket {
    public:
     enum class Kind { kRecv, kConnect, kSend };
     Awaiter(Socket& socket, Kind kind) : socket_(socket), kind_(kind) {}
-    Awaiter(Socket& socket, std::span<char> into)
-        : socket_(socket), kind_(Kind::kRecv), into_(into) {}
+    Awaiter(Socket& socket, std::span<char> into, bool expect_empty)
+        : socket_(socket), kind_(Kind::kRecv), into_(into), expect_empty_(expect_empty) {}
     Awaiter(Socket& socket, const boost::asio::ip::tcp::endpoint& to)
         : socket_(socket), kind_(Kind::kConnect), to_(to) {}
     Awaiter(Socket& socket, const iovec* iov, size_t count) : socket_(socket), kind_(Kind::kSend) {
@@ -70,11 +70,17 @@ class Socket {
     std::span<char> into_;
     boost::asio::ip::tcp::endpoint to_;
     msghdr message_{};
+    bool expect_empty_ = false;
     Operation operation_;
     bool submitted_ = false;
   };
 
-  Awaiter recv(std::span<char> into) { return {*this, into}; }
+  // `expect_empty`: nothing can have arrived yet (the peer has not had our request, or our
+  // response), so the kernel waits for data at once instead of first trying a receive that finds
+  // nothing.
+  Awaiter recv(std::span<char> into, bool expect_empty = false) {
+    return {*this, into, expect_empty};
+  }
   Awaiter connect(const boost::asio::ip::tcp::endpoint& to) { return {*this, to}; }
   // Sends what it can of the buffers (a count, or -errno), through the ring.
   Awaiter send(const iovec* iov, size_t count) { return {*this, iov, count}; }

@@ -17,8 +17,8 @@ ErrorCode error_of(int negative_errno) {
 
 }  // namespace
 
-Task<size_t> read_some(Socket& socket, std::span<char> into, ErrorCode& ec) {
-  const int n = co_await socket.recv(into);
+Task<size_t> read_some(Socket& socket, std::span<char> into, ErrorCode& ec, bool expect_empty) {
+  const int n = co_await socket.recv(into, expect_empty);
   if (n < 0) {
     ec = error_of(n);
     co_return 0;

@@ -19,7 +19,9 @@ using ErrorCode = boost::system::error_code;
 
 // Reads at least one byte into `into`. Returns 0 with `ec` set on error (operation_aborted when
 // cancelled); 0 without error means the peer closed.
-Task<size_t> read_some(Socket& socket, std::span<char> into, ErrorCode& ec);
+// `expect_empty` as for Socket::recv.
+Task<size_t> read_some(Socket& socket, std::span<char> into, ErrorCode& ec,
+                       bool expect_empty = false);
 
 // Writes every byte of the buffers (up to 3); the buffers must stay put until it returns.
 Task<void> write_all(Socket& socket, std::span<const boost::asio::const_buffer> buffers,

@@ -199,7 +199,9 @@ loop::Task<bool> Session::wait_for_request() {
                                : snapshot.timeouts.keepalive_idle);
   // The first bytes land in a small buffer of the session's own, so an idle connection holds no
   // pooled buffer, and waiting is a plain read (no readiness wait before it).
-  const int n = co_await client_.recv(first_bytes_);
+  // After a response the client has had no time to send more (one that pipelines had its bytes
+  // read with the last request: begin_ < end_ above).
+  const int n = co_await client_.recv(first_bytes_, /*expect_empty=*/!first_request_);
   deadline_.set_idle(false);
   if (n <= 0) co_return false;
   std::memcpy(in_.get(), first_bytes_.data(), static_cast<size_t>(n));
@@ -677,7 +679,9 @@ loop::Task<Session::Attempt> Session::relay_response(bool resendable) {
   for (;;) {
     if (parsed == end) {
       deadline_.arm(try_limit(snapshot.timeouts.upstream_response));
-      const size_t n = co_await read_some(*upstream_, {buffer + end, size - end}, ec);
+      // The first read comes right after the request went out: nothing can be there yet.
+      const size_t n =
+          co_await read_some(*upstream_, {buffer + end, size - end}, ec, /*expect_empty=*/end == 0);
       if (n == 0) {
         const bool timed_out = ec && deadline_.expired();
         // A pooled connection closed or reset under the request before any answer: the
