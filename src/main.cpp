@@ -24,6 +24,7 @@ struct ServeFlags {
   std::string listen;
   std::string backends;
   std::optional<unsigned> threads;
+  std::string accept_balance;
   std::string balance = "round_robin";
   std::string access_log;
   std::string log_level;
@@ -66,6 +67,7 @@ sb::config::Config build_config(const ServeFlags& flags) {
                                                          : sb::config::Config{};
   if (!flags.listen.empty()) config.listen = sb::config::parse_endpoint("--listen", flags.listen);
   if (flags.threads) config.threads = *flags.threads;
+  if (!flags.accept_balance.empty()) config.accept_balance = flags.accept_balance;
   if (flags.admin_listen == "off") {
     config.admin.enabled = false;
   } else if (!flags.admin_listen.empty()) {
@@ -121,6 +123,9 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--backends", flags.backends, "Quick start: host:port,host:port,...");
   serve_cmd->add_option("--threads", flags.threads, "Worker threads (default: one per core)")
       ->check(CLI::Range(1, 256));
+  serve_cmd->add_option("--accept-balance", flags.accept_balance,
+                        "How connections reach workers: kernel (SO_REUSEPORT, default) or exact "
+                        "(to the worker with the fewest)");
   serve_cmd->add_option(
       "--balance", flags.balance,
       "Balancing algorithm: round_robin, least_conn, ip_hash, random, p2c, ewma (hash: --config)");

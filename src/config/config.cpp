@@ -191,6 +191,7 @@ constexpr Duration kMaxTimeout = std::chrono::hours(24 * 365);
 // and keys spill constantly); 0 turns it off. 1000 already allows ten times the average.
 constexpr Range kBalanceFactorRange{101, 1'000};
 
+constexpr std::array<std::string_view, 2> kAcceptBalances{"kernel", "exact"};
 constexpr std::array<std::string_view, 6> kLogLevels{"trace", "debug", "info",
                                                      "warn",  "error", "off"};
 constexpr std::array<std::string_view, 2> kAccessLogFormats{"json", "text"};
@@ -730,14 +731,18 @@ Config parse_root(const YAML::Node& root, const std::string& source) {
   if (root.IsNull()) return config;  // an empty file: all defaults
   if (!root.IsMap()) fail(source, "expected a map of settings at the top level");
   check_keys(root, "", source,
-             std::initializer_list<std::string_view>{
-                 "listen", "threads", "log_level", "services", "routes", "timeouts", "limits",
-                 "access_log", "endpoints", "admin", "registry", "trusted_proxies"});
+             std::initializer_list<std::string_view>{"listen", "threads", "accept_balance",
+                                                     "log_level", "services", "routes", "timeouts",
+                                                     "limits", "access_log", "endpoints", "admin",
+                                                     "registry", "trusted_proxies"});
   if (const auto listen = root["listen"]) {
     config.listen = parse_endpoint("listen", read_string(listen, "listen"));
   }
   if (const auto threads = root["threads"]) {
     config.threads = static_cast<unsigned>(read_count(threads, "threads", kThreadsRange));
+  }
+  if (const auto balance = root["accept_balance"]) {
+    config.accept_balance = read_string(balance, "accept_balance");
   }
   if (const auto level = root["log_level"]) config.log_level = read_string(level, "log_level");
   config.services = read_list(root["services"], "services", parse_service);
@@ -1056,6 +1061,7 @@ void validate(const Config& config) {
   validate_registry(config.registry);
   check_range("threads", config.threads, kThreadsRange);
   check_one_of("log_level", config.log_level, kLogLevels, "log level");
+  check_one_of("accept_balance", config.accept_balance, kAcceptBalances, "accept balance");
   validate_services(config.services);
   validate_routes(config.routes, config.services);
   validate_trusted_proxies(config.trusted_proxies);

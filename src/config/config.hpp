@@ -244,6 +244,10 @@ struct Config {
   AdminConfig admin;
   RegistryConfig registry;
   unsigned threads = 0;  // 0 = number of cores
+  // How new connections reach the workers: "kernel" (each worker has its own listening socket and
+  // the kernel spreads connections by a hash of their addresses, SO_REUSEPORT) or "exact" (one
+  // socket; each connection goes to the worker with the fewest open, as Envoy's exact_balance).
+  std::string accept_balance = "kernel";
   std::vector<ServiceConfig> services;
   std::vector<RouteConfig> routes;
   Timeouts timeouts;

@@ -20,6 +20,9 @@ std::string restart_only_change(const config::Config& running, const config::Con
   if (running.threads != fresh.threads) {
     return changed("threads", std::to_string(running.threads), std::to_string(fresh.threads));
   }
+  if (running.accept_balance != fresh.accept_balance) {
+    return changed("accept_balance", running.accept_balance, fresh.accept_balance);
+  }
   if (running.admin.enabled != fresh.admin.enabled ||
       shown(running.admin.listen) != shown(fresh.admin.listen)) {
     return changed("admin.listen",

@@ -84,12 +84,15 @@ Server::~Server() {
 
 int Server::run() {
   std::signal(SIGPIPE, SIG_IGN);
-  // Every worker listens on the same address with SO_REUSEPORT; with port 0 the first worker's
-  // ephemeral port is shared by the rest.
+  // With accept_balance kernel, every worker listens on the same address with SO_REUSEPORT (with
+  // port 0 the first worker's ephemeral port is shared by the rest); with exact, the first worker
+  // alone listens and hands connections out.
+  const bool exact = config_.accept_balance == "exact";
   asio::ip::tcp::endpoint endpoint = listen_endpoint(config_.listen);
   for (auto& w : workers_) {
+    if (exact && w != workers_.front()) break;
     try {
-      w->listen(endpoint);
+      w->listen(endpoint, !exact);
     } catch (const std::system_error& e) {
       throw config::ConfigError("listen", "cannot listen on " + config_.listen.host + ":" +
                                               std::to_string(endpoint.port()) + ": " +
@@ -105,7 +108,7 @@ int Server::run() {
     spdlog::info("admin listening on http://{}:{} (registry in {})", shown(admin.address()),
                  admin.port(), config_.registry.data_dir);
   }
-  for (auto& w : workers_) w->start();
+  for (auto& w : workers_) w->start(exact);
   if (checker_) checker_->start();
   const std::string shown_host = shown(endpoint.address());
   spdlog::info("proxy listening on http://{}:{} ({} worker{})", shown_host, endpoint.port(),

@@ -40,6 +40,7 @@ class Server {
 
   unsigned worker_count() const { return static_cast<unsigned>(workers_.size()); }
   const Worker& worker(unsigned i) const { return *workers_[i]; }
+  Worker& worker(unsigned i) { return *workers_[i]; }
   std::shared_ptr<const Snapshot> snapshot() const { return snapshots_.current(); }
   const AccessLog& access_log() const { return *access_log_; }
   // Any thread: a stop signal came and the shutdown delay runs; the health endpoint fails.

@@ -40,19 +40,38 @@ Worker::~Worker() {
   listener_.close();
 }
 
-void Worker::listen(const boost::asio::ip::tcp::endpoint& endpoint) {
-  listener_.listen(endpoint, /*reuse_port=*/true);
+void Worker::listen(const boost::asio::ip::tcp::endpoint& endpoint, bool reuse_port) {
+  listener_.listen(endpoint, reuse_port);
 }
 
-void Worker::start() {
-  accepting_ = true;
-  thread_ = std::thread([this] {
-    loop_->run([this] {
+void Worker::start(bool balance_exactly) {
+  max_connections_ =
+      std::max<uint64_t>(1, snapshot_.get().limits.max_connections / server_.worker_count());
+  accepting_ = listener_.is_open();
+  thread_ = std::thread([this, balance_exactly] {
+    loop_->run([this, balance_exactly] {
       deadlines_.start();
       loop_->spawn(housekeeping());
-      loop_->spawn(accept_loop());
+      if (listener_.is_open()) loop_->spawn(accept_loop(balance_exactly));
     });
   });
+}
+
+void Worker::adopt(int fd) {
+  handed_.fetch_add(1, std::memory_order_relaxed);
+  loop_->post([this, fd] {
+    handed_.fetch_sub(1, std::memory_order_relaxed);
+    start_session(fd);
+  });
+}
+
+void Worker::start_session(int fd) {
+  loop::Socket socket(*loop_, fd);
+  stats_.accepted.add();
+  if (draining_ || stats_.active.get() >= max_connections_) return;  // closed as `socket` goes
+  stats_.handled.add();
+  socket.set_no_delay();
+  loop_->spawn(Session::serve(*this, std::move(socket)));
 }
 
 void Worker::begin_drain() {
@@ -89,9 +108,7 @@ loop::Task<void> Worker::housekeeping() {
   }
 }
 
-loop::Task<void> Worker::accept_loop() {
-  const uint64_t max_connections =
-      std::max<uint64_t>(1, snapshot_.get().limits.max_connections / server_.worker_count());
+loop::Task<void> Worker::accept_loop(bool balance_exactly) {
   loop::Timer pause(*loop_);
   for (;;) {
     const int fd = co_await listener_.accept();
@@ -104,12 +121,23 @@ loop::Task<void> Worker::accept_loop() {
       co_await pause.wait_for(kAcceptPause);
       continue;
     }
-    loop::Socket socket(*loop_, fd);
-    stats_.accepted.add();
-    if (stats_.active.get() >= max_connections) continue;  // closed as `socket` goes
-    stats_.handled.add();
-    socket.set_no_delay();
-    loop_->spawn(Session::serve(*this, std::move(socket)));
+    Worker* target = this;
+    if (balance_exactly) {
+      // The fewest connections, counting those handed over and not yet started. Ties go round
+      // the workers, so one-request connections that come and go one at a time spread too.
+      const unsigned workers = server_.worker_count();
+      next_ = (next_ + 1) % workers;
+      target = &server_.worker(next_);
+      for (unsigned k = 1; k < workers; ++k) {
+        Worker& other = server_.worker((next_ + k) % workers);
+        if (other.load() < target->load()) target = &other;
+      }
+    }
+    if (target == this) {
+      start_session(fd);
+    } else {
+      target->adopt(fd);
+    }
   }
 }
 

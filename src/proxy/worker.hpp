@@ -49,17 +49,24 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Main thread, before start(): opens this worker's listening socket.
-  void listen(const boost::asio::ip::tcp::endpoint& endpoint);
+  // Main thread, before start(): opens this worker's listening socket (SO_REUSEPORT when other
+  // workers listen on the same address). Without one the worker serves connections handed to it.
+  void listen(const boost::asio::ip::tcp::endpoint& endpoint, bool reuse_port);
   boost::asio::ip::tcp::endpoint local_endpoint() const { return listener_.local_endpoint(); }
-  // Main thread: starts the worker's thread, which runs its event loop.
-  void start();
+  // Main thread: starts the worker's thread, which runs its event loop. `balance_exactly`: each
+  // connection this worker accepts goes to the worker with the fewest (accept_balance: exact).
+  void start(bool balance_exactly = false);
   // Any thread: stop accepting, close idle connections, let requests in flight finish.
   void begin_drain();
   // Any thread: stop the event loop now (after the drain timeout).
   void force_stop();
   // Any thread: whether the accept loop still runs (its pending accept must end before teardown).
   bool accepting() const { return accepting_.load(std::memory_order_acquire); }
+  // Any thread: a connection accepted by another worker (accept_balance: exact) is to be served
+  // here; the descriptor is this worker's from now on.
+  void adopt(int fd);
+  // Any thread: the connections this worker serves or has been handed and not yet started.
+  uint64_t load() const { return stats_.active.get() + handed_.load(std::memory_order_relaxed); }
   void join();
 
   // The methods below run on this worker's thread.
@@ -84,8 +91,10 @@ class Worker {
   const AccessLog& access_log() const { return access_log_; }
 
  private:
-  loop::Task<void> accept_loop();
+  loop::Task<void> accept_loop(bool balance_exactly);
   loop::Task<void> housekeeping();
+  // The worker's thread: counts a new connection and serves it, unless the worker is full.
+  void start_session(int fd);
 
   unsigned index_;
   Server& server_;
@@ -102,6 +111,9 @@ class Worker {
   WorkerStats stats_;
   bool draining_ = false;
   std::atomic<bool> accepting_{false};
+  std::atomic<uint64_t> handed_{0};  // adopted, not yet started on this worker's thread
+  uint64_t max_connections_ = 1;
+  unsigned next_ = 0;  // where the exact balance's scan starts (accepting worker only)
   std::thread thread_;
 };
 

@@ -33,6 +33,7 @@ BAD_FLAGS = [
      "data_dir"),
     (["serve", "--config", "/nonexistent/switchboard.yaml"], "/nonexistent/switchboard.yaml"),
     (["no-such-subcommand"], "no-such-subcommand"),
+    (["serve", "--backends", "127.0.0.1:9101", "--accept-balance", "fair"], "accept_balance"),
 ]
 
 
