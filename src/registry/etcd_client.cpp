@@ -186,6 +186,7 @@ struct Client::Connection {
 
 struct Client::Attempt {
   bool answered = false;  // an HTTP answer came (status, body); else `error` says why not
+  bool timed_out = false;  // no answer in time (the member may be waiting for a leader)
   int status = 0;
   std::string body;
   std::string error;
@@ -198,8 +199,9 @@ struct Client::Watch::State {
   std::array<char, 64 * 1024> chunk;
 };
 
-Client::Client(asio::io_context& context, std::vector<Member> members)
-    : context_(context), members_(std::move(members)) {
+Client::Client(asio::io_context& context, std::vector<Member> members,
+               std::chrono::milliseconds attempt_timeout)
+    : context_(context), members_(std::move(members)), attempt_timeout_(attempt_timeout) {
   if (members_.empty()) throw std::invalid_argument("etcd client: no members");
 }
 
@@ -271,7 +273,10 @@ Task<Client::Attempt> Client::attempt(size_t member, std::string_view path, cons
     }
     if (!connection) {
       connection = co_await connect(member, deadline, out.error);
-      if (!connection) co_return out;
+      if (!connection) {
+        out.timed_out = Clock::now() >= deadline;
+        co_return out;
+      }
     }
     auto request = post(to, path, body);
     http::response_parser<http::string_body> parser;
@@ -296,6 +301,7 @@ Task<Client::Attempt> Client::attempt(size_t member, std::string_view path, cons
       const bool stale = ec == http::error::end_of_stream || ec == asio::error::eof ||
                          ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
       if (reused && stale && Clock::now() < deadline) continue;
+      out.timed_out = ec == beast::error::timeout;
       out.error = to.name() + ": " + describe(ec);
       co_return out;
     }
@@ -321,12 +327,14 @@ Task<std::string> Client::call(std::string_view path, const std::string& body, D
       if (closed_) throw Unavailable("shutting down");
       if (Clock::now() >= deadline) break;
       const size_t member = (current_ + n) % members_.size();
-      Attempt attempt_result = co_await attempt(member, path, body, deadline);
+      Attempt attempt_result =
+          co_await attempt(member, path, body, std::min(deadline, Clock::now() + attempt_timeout_));
       if (attempt_result.answered && attempt_result.status == 200) {
         current_ = member;
         co_return std::move(attempt_result.body);
       }
       if (!attempt_result.answered) {
+        not_now = not_now || attempt_result.timed_out;
         append(failures, attempt_result.error);
         continue;
       }

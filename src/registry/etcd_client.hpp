@@ -103,17 +103,22 @@ EtcdError decode_error(const Json& body, int http_status);
 // Runs on one event loop (the registry thread): no member is thread-safe.
 class Client {
  public:
-  Client(asio::io_context& context, std::vector<Member> members);
+  Client(asio::io_context& context, std::vector<Member> members,
+         std::chrono::milliseconds attempt_timeout);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
   // POSTs `body` to `path` ("/v3/kv/txn") and returns the 200 answer's body. Starts with the
   // member that answered last and moves to the next on a transport failure or an Unavailable
-  // answer; after a round where some member said Unavailable (an election in progress) it tries
-  // again every 50 ms until `deadline`. A round where every member refused or reset fails at once:
-  // waiting would not help, and the API should say so now. Throws Unavailable (with every
-  // member's failure) or EtcdError.
+  // answer. One attempt waits at most `attempt_timeout`: a follower that lost its leader holds a
+  // request until etcd's own request timeout (several seconds) and then drops it, so waiting on
+  // it would spend the whole deadline on one member during an election. After a round where some
+  // member said Unavailable or did not answer in time, it tries again every 50 ms until
+  // `deadline`. A round where every member refused or reset fails at once: waiting would not
+  // help, and the API should say so now. Throws Unavailable (with every member's failure) or
+  // EtcdError. Requests sent again must be safe to repeat: the registry's writes are
+  // compare-and-swap transactions, keep-alives and reads.
   Task<std::string> call(std::string_view path, const std::string& body, Deadline deadline);
   // call() with its answer parsed as one JSON object.
   Task<Json> call_json(std::string_view path, const Json& body, Deadline deadline);
@@ -138,6 +143,7 @@ class Client {
 
   asio::io_context& context_;
   std::vector<Member> members_;
+  std::chrono::milliseconds attempt_timeout_;
   size_t current_ = 0;
   bool closed_ = false;
   std::vector<std::unique_ptr<Connection>> idle_;

@@ -28,6 +28,13 @@ constexpr int kCasAttempts = 5;
 constexpr int kMaxKeepaliveFlushes = 4;
 constexpr size_t kMaxKeepaliveBatch = 2000;
 
+// A quarter of a write's deadline, so a write can outlast an election by trying again (etcd
+// elects in about one election timeout, 1 s by default): 500 ms for the default 2 s.
+std::chrono::milliseconds attempt_timeout(std::chrono::milliseconds timeout) {
+  return std::clamp<std::chrono::milliseconds>(timeout / 4, std::chrono::milliseconds(100),
+                                               std::chrono::seconds(2));
+}
+
 std::string b64(std::string_view bytes) {
   return base64_encode(bytes);
 }
@@ -152,7 +159,7 @@ EtcdRegistry::EtcdRegistry(asio::io_context& context, Registry& cache, EtcdOptio
       cache_(cache),
       options_(std::move(options)),
       publish_(std::move(publish)),
-      client_(context, options_.members),
+      client_(context, options_.members, attempt_timeout(options_.timeout)),
       mirror_(options_.prefix) {
   if (!cache_.mirrored()) throw std::logic_error("EtcdRegistry needs a mirror Registry");
 }
