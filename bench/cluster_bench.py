@@ -368,6 +368,9 @@ def resync(cfg, tmp, etcd, backend_port):
             t0 = time.perf_counter_ns()
             relay.restore()
             t1 = poll(proxy, f"/p-late-{rnd}/", 200, timeout_s=60)
+            deadline = time.monotonic() + 30  # the log line follows the snapshot it published
+            while len(node.reads()) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
             reads = node.reads()
             if len(reads) < 2:
                 raise RuntimeError("the node did not read everything afresh after the compaction")

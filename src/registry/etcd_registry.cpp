@@ -295,7 +295,9 @@ Task<void> EtcdRegistry::resync() {
     from.push_back('\0');  // the next key after it
   }
   const auto changes = mirror_.reset(kvs);
-  cache_.mirror(changes, static_cast<uint64_t>(at));
+  // The first read registers everything: one summary line instead of one per instance. Later
+  // reads log what changed while this node was not following.
+  cache_.mirror(changes, static_cast<uint64_t>(at), !synced_once_);
   cluster_id_ = cluster;
   need_full_ = false;
   ++full_resyncs_;

@@ -207,7 +207,7 @@ void Registry::tick() {
   if (error) std::rethrow_exception(error);
 }
 
-void Registry::mirror(const std::vector<MirrorChange>& changes, uint64_t revision) {
+void Registry::mirror(const std::vector<MirrorChange>& changes, uint64_t revision, bool quiet) {
   const auto now = clock_.now();
   std::vector<std::string> changed;
   const auto mark = [&](const std::string& service) {
@@ -222,7 +222,8 @@ void Registry::mirror(const std::vector<MirrorChange>& changes, uint64_t revisio
       auto service_it = services_.find(change.service);
       service_it->second.erase(change.id);
       if (service_it->second.empty()) services_.erase(service_it);
-      spdlog::info("registry: {}/{} deregistered (shared store)", change.service, change.id);
+      if (!quiet)
+        spdlog::info("registry: {}/{} deregistered (shared store)", change.service, change.id);
       mark(change.service);
       continue;
     }
@@ -234,9 +235,10 @@ void Registry::mirror(const std::vector<MirrorChange>& changes, uint64_t revisio
       instance.health = health;
       instance.critical_since = now;
       services_[change.service].insert_or_assign(change.id, std::move(instance));
-      spdlog::info("registry: {}/{} registered at {}:{}{}", change.service, change.id,
-                   change.record->address, change.record->port,
-                   change.passing ? "" : " (critical)");
+      if (!quiet)
+        spdlog::info("registry: {}/{} registered at {}:{}{}", change.service, change.id,
+                     change.record->address, change.record->port,
+                     change.passing ? "" : " (critical)");
       mark(change.service);
       continue;
     }
@@ -244,22 +246,26 @@ void Registry::mirror(const std::vector<MirrorChange>& changes, uint64_t revisio
     if (existing->health != health) {
       if (health == Health::kCritical) {
         existing->critical_since = now;
-        spdlog::warn("registry: {}/{} critical: no heartbeat within its ttl", change.service,
-                     change.id);
+        if (!quiet)
+          spdlog::warn("registry: {}/{} critical: no heartbeat within its ttl", change.service,
+                       change.id);
       } else {
         existing->last_heartbeat = now;
-        spdlog::info("registry: {}/{} passing again (heartbeat)", change.service, change.id);
+        if (!quiet)
+          spdlog::info("registry: {}/{} passing again (heartbeat)", change.service, change.id);
       }
     }
     if (existing->record != *change.record) {
       if (existing->record.draining != change.record->draining) {
-        spdlog::info("registry: {}/{} {}", change.service, change.id,
-                     change.record->draining ? "draining" : "undrained");
+        if (!quiet)
+          spdlog::info("registry: {}/{} {}", change.service, change.id,
+                       change.record->draining ? "draining" : "undrained");
       } else {
         // A re-registration renews the TTL as a heartbeat does.
         existing->last_heartbeat = now;
-        spdlog::info("registry: {}/{} updated ({}:{})", change.service, change.id,
-                     change.record->address, change.record->port);
+        if (!quiet)
+          spdlog::info("registry: {}/{} updated ({}:{})", change.service, change.id,
+                       change.record->address, change.record->port);
       }
       existing->record = *change.record;
     }

@@ -122,8 +122,9 @@ class Registry {
   };
   // Cluster mode: applies the changes in order, as of the store's `revision`. Changed services get
   // the index max(global index + 1, revision) and are notified once each, after all changes. A
-  // change that changes nothing (same record, same health) bumps nothing.
-  void mirror(const std::vector<MirrorChange>& changes, uint64_t revision);
+  // change that changes nothing (same record, same health) bumps nothing. `quiet`: no log line
+  // per instance (a node's first read of a large registry).
+  void mirror(const std::vector<MirrorChange>& changes, uint64_t revision, bool quiet = false);
   // Cluster mode: this node relayed a heartbeat the store accepted (for /metrics and
   // last_heartbeat_ms_ago; heartbeats through other nodes are not seen here).
   void note_heartbeat(std::string_view service, std::string_view id);
