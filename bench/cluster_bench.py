@@ -69,6 +69,10 @@ class Config:
         self.results_dir = bl.env_str("RESULTS_DIR", os.path.join(here, "results"))
 
 
+KNOBS = ("PARTS", "N", "HB_INSTANCES", "HB_CONNECTIONS", "DURATION", "WARMUP", "ROUNDS", "INSTANCES",
+         "REG_THREADS", "SB", "PROXY_CPU", "LOAD_CPU")
+
+
 def b64(text):
     return base64.b64encode(text.encode()).decode()
 
@@ -406,17 +410,19 @@ def main():
     reason = bl.wait_http(backend, ports[0], "/p0/")
     if reason:
         raise RuntimeError(f"backend: {reason}")
-    etcd = Etcd(cfg, tmp)
     version = bl.tool_version(["etcd", "--version"])
     results = {}
-    if "propagation" in cfg.parts:
-        results["propagation"] = propagation(cfg, tmp, etcd, ports[0])
-    if "heartbeat" in cfg.parts:
-        results["heartbeat"] = heartbeat(cfg, tmp, etcd, ports[0])
-    if "resync" in cfg.parts:
-        results["resync"] = resync(cfg, tmp, etcd, ports[0])
+    for part, run in (("propagation", propagation), ("heartbeat", heartbeat), ("resync", resync)):
+        if part in cfg.parts:
+            etcd = Etcd(cfg, tmp)  # each part on an empty etcd of its own
+            try:
+                results[part] = run(cfg, tmp, etcd, ports[0])
+            finally:
+                bl.stop(etcd.proc)
 
     md = [f"## Cluster mode on etcd ({time.strftime('%Y-%m-%d')})", "",
+          f"Command: `{' '.join(f'{k}={os.environ[k]}' for k in sorted(os.environ) if k in KNOBS)}"
+          f"{' ' if any(k in os.environ for k in KNOBS) else ''}bench/cluster_bench.sh`", "",
           f"Machine: {bl.machine_line()}", "",
           f"Method: one etcd member ({version}, data on disk, fsync as shipped) on CPU "
           f"{cfg.load_cpu} with nginx, wrk and this script; switchboard nodes (`serve --threads 1 "
