@@ -1117,6 +1117,10 @@ void validate(const Config& config) {
   validate_access_log(config.access_log);
   validate_endpoints(config.endpoints);
   validate_admin(config.admin);
+  if (!config.registry.etcd.empty() && !config.admin.enabled) {
+    // The registry (and with it the etcd watch) lives on the admin listener's thread.
+    fail("registry.store", "etcd cluster mode needs the admin listener (admin is off)");
+  }
 }
 
 }  // namespace sb::config

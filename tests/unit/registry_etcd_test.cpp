@@ -291,6 +291,9 @@ TEST(RegistryStoreConfig, SqliteOrEtcdEndpointsAndOneLineErrorsNamingTheKey) {
   EXPECT_EQ(config::error_of("registry:\n  store: etcd://x\n").key(), "registry.store");
   EXPECT_EQ(config::error_of("registry:\n  etcd_prefix: nope\n").key(), "registry.etcd_prefix");
   EXPECT_EQ(config::error_of("registry:\n  etcd_timeout: 10m\n").key(), "registry.etcd_timeout");
+  EXPECT_EQ(
+      config::error_of(config::service("") + "admin: off\nregistry:\n  store: etcd://h:1\n").key(),
+      "registry.store");
 }
 
 }  // namespace
