@@ -185,7 +185,7 @@ struct Client::Connection {
 };
 
 struct Client::Attempt {
-  bool answered = false;  // an HTTP answer came (status, body); else `error` says why not
+  bool answered = false;   // an HTTP answer came (status, body); else `error` says why not
   bool timed_out = false;  // no answer in time (the member may be waiting for a leader)
   int status = 0;
   std::string body;
