@@ -15,6 +15,7 @@ packages=(
   linux-perf redis-server
   prometheus  # promtool checks the /metrics output
   chromium    # the dashboard test drives a headless browser
+  etcd-server etcd-client  # cluster mode tests and benchmarks run real etcd members
 )
 
 missing=()
@@ -30,9 +31,9 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts the nginx, haproxy and redis services on install; tests run their own copies on
-# ephemeral ports.
-for svc in nginx haproxy redis-server prometheus; do
+# Debian starts the nginx, haproxy, redis and etcd services on install; tests run their own copies
+# on ephemeral ports.
+for svc in nginx haproxy redis-server prometheus etcd; do
   if command -v systemctl >/dev/null && systemctl is-active -q "$svc" 2>/dev/null; then $SUDO systemctl stop "$svc" || true; fi
   if [ -x "/etc/init.d/$svc" ]; then $SUDO "/etc/init.d/$svc" stop >/dev/null 2>&1 || true; fi
 done

@@ -30,6 +30,7 @@ struct ServeFlags {
   std::string log_level;
   std::string admin_listen;
   std::string data_dir;
+  std::string registry;
 };
 
 // The quick form: one service "backends" over the listed addresses, routed for every path.
@@ -75,6 +76,10 @@ sb::config::Config build_config(const ServeFlags& flags) {
     config.admin.listen = sb::config::parse_endpoint("--admin-listen", flags.admin_listen);
   }
   if (!flags.data_dir.empty()) config.registry.data_dir = flags.data_dir;
+  if (!flags.registry.empty()) {
+    config.registry.etcd = sb::config::parse_registry_store("--registry", flags.registry);
+    config.registry.store = flags.registry;
+  }
   if (config.admin.token.empty()) {
     if (const char* token = std::getenv("SWITCHBOARD_ADMIN_TOKEN")) config.admin.token = token;
   }
@@ -135,6 +140,8 @@ int main(int argc, char** argv) {
                         "Admin API address, host:port (default 127.0.0.1:8091), or off");
   serve_cmd->add_option("--data-dir", flags.data_dir,
                         "Registry directory (default ./switchboard-data)");
+  serve_cmd->add_option("--registry", flags.registry,
+                        "Registry store: sqlite (default) or etcd://host:port[,host:port...]");
   app.add_subcommand("version", "Print the version");
   const sb::cli::ClientCommands client_commands(app);
 

@@ -112,6 +112,12 @@ std::chrono::milliseconds AdminServer::jitter(std::chrono::milliseconds wait) {
 
 Task<registry::ApiResponse> AdminServer::call_api(const registry::ApiRequest& request) {
   registry::ApiResponse response = api_.handle(request);
+  if (response.write) {
+    registry::RegistryWrite write = std::move(*response.write);
+    registry::WriteOutcome outcome{registry::Result::kOk, "no store takes writes"};
+    if (writer_) outcome = co_await writer_(write);
+    response = api_.complete(write, outcome);
+  }
   after_call_();
   if (!response.wait) co_return response;
 

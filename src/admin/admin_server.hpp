@@ -35,6 +35,11 @@ class AdminServer {
   using Reload = std::function<std::pair<bool, std::string>()>;
   void serve_reload(Reload reload) { reload_ = std::move(reload); }
 
+  // Cluster mode (RegistryApi with WriteMode::kDeferred): carries out the writes the API hands
+  // back, asynchronously (registry/etcd_registry.hpp).
+  using Writer = std::function<Task<registry::WriteOutcome>(registry::RegistryWrite)>;
+  void serve_writes(Writer writer) { writer_ = std::move(writer); }
+
   // Every request must carry `Authorization: Bearer <token>` (401 otherwise, nothing changed);
   // with `open_reads`, GET and HEAD need not. An empty token: no check.
   void require_token(std::string token, bool open_reads) {
@@ -69,6 +74,7 @@ class AdminServer {
   };
   std::map<std::string, Page, std::less<>> pages_;
   Reload reload_;
+  Writer writer_;
   std::string token_;
   bool open_reads_ = false;
   std::optional<Acceptor> acceptor_;

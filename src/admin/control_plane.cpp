@@ -64,22 +64,40 @@ ControlPlane::ControlPlane(const config::Config& config, proxy::SnapshotBuilder&
       builder_(builder),
       snapshots_(snapshots),
       proxy_metrics_(std::move(proxy_metrics)) {
-  lock_fd_ = lock_data_dir(config_.registry.data_dir);
-  store_ = std::make_unique<registry::SqliteStore>(config_.registry.data_dir);
-  registry_ =
-      std::make_unique<registry::Registry>(*store_, clock_, config_.registry.deregister_after);
+  const bool cluster = !config_.registry.etcd.empty();
+  if (cluster) {
+    registry_ =
+        std::make_unique<registry::Registry>(registry::Registry::MirrorOfSharedStore{}, clock_);
+    registry::etcd::EtcdOptions options;
+    for (const config::Endpoint& member : config_.registry.etcd) {
+      options.members.push_back({member.host, member.port});
+    }
+    options.prefix = config_.registry.etcd_prefix;
+    options.timeout = config_.registry.etcd_timeout;
+    options.deregister_after = config_.registry.deregister_after;
+    etcd_ = std::make_unique<registry::etcd::EtcdRegistry>(context_, *registry_, std::move(options),
+                                                           [this] { publish_if_changed(); });
+  } else {
+    lock_fd_ = lock_data_dir(config_.registry.data_dir);
+    store_ = std::make_unique<registry::SqliteStore>(config_.registry.data_dir);
+    registry_ =
+        std::make_unique<registry::Registry>(*store_, clock_, config_.registry.deregister_after);
+  }
   registry_->set_on_change([this](std::string_view service) {
     const std::vector<registry::InstanceView> instances = registry_->instances(service);
     builder_.set_registered(service, instances);
     changed_ = true;
     queries_.wake(service);
   });
-  registry_->load();
-  api_ = std::make_unique<registry::RegistryApi>(*registry_, clock_);
-  size_t loaded = 0;
-  for (const registry::ServiceSummary& s : registry_->services()) loaded += s.total;
-  spdlog::info("registry: {} instance(s) loaded from {}/registry.db", loaded,
-               config_.registry.data_dir);
+  api_ = std::make_unique<registry::RegistryApi>(
+      *registry_, clock_, cluster ? registry::WriteMode::kDeferred : registry::WriteMode::kDirect);
+  if (!cluster) {
+    registry_->load();
+    size_t loaded = 0;
+    for (const registry::ServiceSummary& s : registry_->services()) loaded += s.total;
+    spdlog::info("registry: {} instance(s) loaded from {}/registry.db", loaded,
+                 config_.registry.data_dir);
+  }
   snapshots_.publish(builder_.build());
   changed_ = false;
   admin_ =
@@ -92,6 +110,10 @@ ControlPlane::ControlPlane(const config::Config& config, proxy::SnapshotBuilder&
   });
   admin_->require_token(config_.admin.token, config_.admin.open_reads);
   admin_->serve_reload(std::move(reload));
+  if (etcd_) {
+    admin_->serve_writes(
+        [this](registry::RegistryWrite write) { return etcd_->write(std::move(write)); });
+  }
 }
 
 void ControlPlane::post(std::function<void()> work) {
@@ -120,6 +142,26 @@ std::string ControlPlane::metrics_text() {
   out.family("switchboard_registry_index", "gauge",
              "The registry's global index: it moves on every change.");
   out.sample("switchboard_registry_index", registry_->global_index());
+  if (etcd_) {
+    out.family("switchboard_registry_etcd_up", "gauge",
+               "1 while this node follows etcd's watch, 0 while etcd is unreachable.");
+    out.sample("switchboard_registry_etcd_up", uint64_t{etcd_->up() ? 1u : 0u});
+    out.family("switchboard_registry_etcd_revision", "gauge",
+               "The etcd revision this node's registry cache has applied.");
+    out.sample("switchboard_registry_etcd_revision", static_cast<uint64_t>(etcd_->revision()));
+    out.family("switchboard_registry_etcd_full_resyncs_total", "counter",
+               "Full reads of the registry from etcd (start-up, compaction, another cluster).");
+    out.sample("switchboard_registry_etcd_full_resyncs_total", etcd_->full_resyncs());
+    out.family("switchboard_registry_etcd_watch_restarts_total", "counter",
+               "Times the etcd watch broke and was reopened.");
+    out.sample("switchboard_registry_etcd_watch_restarts_total", etcd_->watch_restarts());
+    out.family(
+        "switchboard_registry_etcd_keepalive_batches_total", "counter",
+        "Lease keep-alive calls to etcd (each renews every lease of the heartbeats batched).");
+    out.sample("switchboard_registry_etcd_keepalive_batches_total", etcd_->keepalive_batches());
+    out.family("switchboard_registry_etcd_keepalives_total", "counter", "Leases renewed in etcd.");
+    out.sample("switchboard_registry_etcd_keepalives_total", etcd_->keepalives());
+  }
   metrics::write_process_metrics(out);
   return out.take();
 }
@@ -140,10 +182,16 @@ asio::ip::tcp::endpoint ControlPlane::start() {
   admin_->start();
   tick_timer_.emplace(context_);
   tick();
+  if (etcd_) etcd_->start();
   thread_ = std::thread([this] {
     context_.run();
     ran_out_.set_value();
   });
+  if (etcd_ && !etcd_->wait_first_sync(2 * config_.registry.etcd_timeout)) {
+    spdlog::warn(
+        "registry: no answer from etcd yet ({}); serving the static config until it answers",
+        config_.registry.store);
+  }
   return admin_->local_endpoint();
 }
 
@@ -152,6 +200,7 @@ void ControlPlane::stop() {
   asio::post(context_, [this] {
     admin_->stop();
     tick_timer_->cancel();
+    if (etcd_) etcd_->stop();
   });
   // Parked blocking queries answer at once when woken, idle connections close, and the loop runs
   // out of work; only a client too slow to take its answer makes us stop the loop under it.

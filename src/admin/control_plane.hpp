@@ -17,6 +17,7 @@
 #include "proxy/snapshot_builder.hpp"
 #include "registry/api.hpp"
 #include "registry/clock.hpp"
+#include "registry/etcd_registry.hpp"
 #include "registry/registry.hpp"
 #include "registry/store.hpp"
 
@@ -26,6 +27,8 @@ class ControlPlane {
  public:
   // Opens the store in config.registry.data_dir (one process per directory: a second one gets a
   // ConfigError), loads every stored instance and publishes the first snapshot. Main thread.
+  // With registry.etcd set (cluster mode), the registry is a cache of etcd instead: no data_dir,
+  // and start() waits for the first full read from etcd (a while at most; see start()).
   // `proxy_metrics` writes the proxy's part of GET /metrics (called on the registry thread).
   ControlPlane(const config::Config& config, proxy::SnapshotBuilder& builder,
                SnapshotPublisher<proxy::Snapshot>& snapshots,
@@ -39,7 +42,10 @@ class ControlPlane {
   ControlPlane& operator=(const ControlPlane&) = delete;
 
   // Main thread: binds the admin listener (ConfigError "admin.listen: ..." if it cannot) and
-  // starts the registry thread. Returns the bound address.
+  // starts the registry thread. Returns the bound address. In cluster mode it first waits up to
+  // twice registry.etcd_timeout for the first read from etcd, so a node that says it listens
+  // routes by the shared registry; without etcd it starts anyway (static config only) and
+  // follows etcd once it answers.
   asio::ip::tcp::endpoint start();
   // Main thread: stops accepting, answers parked blocking queries, and joins the thread.
   void stop();
@@ -61,6 +67,8 @@ class ControlPlane {
   asio::io_context context_{1};
   BlockingQueries queries_;
   std::unique_ptr<AdminServer> admin_;
+  // Cluster mode only. After context_: its sockets and timers go before their io_context does.
+  std::unique_ptr<registry::etcd::EtcdRegistry> etcd_;
   std::optional<Timer> tick_timer_;
   bool changed_ = false;
   std::function<void(metrics::Exposition&)> proxy_metrics_;

@@ -16,23 +16,32 @@ using detail::HttpResponse;
 
 // Every admin call is idempotent ("make it so": register, heartbeat, drain, deregister, read), so
 // a call that failed on one address for any transport reason (refused, reset, timed out) is
-// repeated on the next one rather than only after a refused connect.
+// repeated on the next one rather than only after a refused connect. So is a 503: a switchboard
+// of a cluster that cannot reach the shared registry (etcd) right now says so, and another node
+// may well reach it. The last address's 503 is the caller's answer.
 HttpResponse call_admin(const ClientOptions& options, detail::CallCancel& cancel,
                         const HttpRequest& request, std::chrono::milliseconds extra_wait = {}) {
   if (options.admin.empty()) throw ClientError(0, "no admin address given", "admin");
   std::string failures;
-  for (const std::string& address : options.admin) {
+  for (size_t i = 0; i < options.admin.size(); ++i) {
+    const std::string& address = options.admin[i];
+    const bool last = i + 1 == options.admin.size();
     const auto to = detail::parse_host_port(address);
     if (!to) {
       throw ClientError(0, "admin address \"" + address + "\" is not host:port", "admin");
     }
     try {
+      HttpResponse response;
       if (!options.token.empty()) {
         HttpRequest with_token = request;
         with_token.headers.emplace_back("Authorization", "Bearer " + options.token);
-        return detail::http_call(*to, with_token, options.timeout + extra_wait, &cancel);
+        response = detail::http_call(*to, with_token, options.timeout + extra_wait, &cancel);
+      } else {
+        response = detail::http_call(*to, request, options.timeout + extra_wait, &cancel);
       }
-      return detail::http_call(*to, request, options.timeout + extra_wait, &cancel);
+      if (response.status != 503 || last) return response;
+      if (!failures.empty()) failures += "; ";
+      failures += address + ": 503";
     } catch (const detail::TransportError& e) {
       if (!failures.empty()) failures += "; ";
       failures += e.what();

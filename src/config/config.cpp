@@ -717,9 +717,19 @@ void parse_admin(const YAML::Node& node, const std::string& path, AdminConfig& a
 
 void parse_registry(const YAML::Node& node, const std::string& path, RegistryConfig& registry) {
   if (!open_map(node, path)) return;
-  check_keys(node, path, {"data_dir", "deregister_after"});
+  check_keys(node, path, {"data_dir", "deregister_after", "store", "etcd_prefix", "etcd_timeout"});
   if (const auto dir = node["data_dir"]) {
     registry.data_dir = read_string(dir, child(path, "data_dir"));
+  }
+  if (const auto store = node["store"]) {
+    registry.store = read_string(store, child(path, "store"));
+    registry.etcd = parse_registry_store(child(path, "store"), registry.store);
+  }
+  if (const auto prefix = node["etcd_prefix"]) {
+    registry.etcd_prefix = read_string(prefix, child(path, "etcd_prefix"));
+  }
+  if (const auto timeout = node["etcd_timeout"]) {
+    registry.etcd_timeout = read_duration(timeout, child(path, "etcd_timeout"));
   }
   if (const auto after = node["deregister_after"]) {
     registry.deregister_after = read_duration(after, child(path, "deregister_after"));
@@ -965,6 +975,32 @@ Endpoint parse_endpoint(const std::string& key, const std::string& text) {
   return Endpoint{std::string(host), static_cast<uint16_t>(number->value)};
 }
 
+std::vector<Endpoint> parse_registry_store(const std::string& key, const std::string& text) {
+  constexpr std::string_view kScheme = "etcd://";
+  if (text == "sqlite") return {};
+  const std::string_view view = text;
+  if (!view.starts_with(kScheme)) {
+    fail(key, "expected sqlite or etcd://host:port[,host:port...], got " + quoted(text));
+  }
+  std::vector<Endpoint> endpoints;
+  size_t start = kScheme.size();
+  while (true) {
+    const size_t comma = view.find(',', start);
+    std::string_view item =
+        view.substr(start, comma == std::string_view::npos ? comma : comma - start);
+    if (item.starts_with(kScheme)) item.remove_prefix(kScheme.size());
+    if (item.empty()) {
+      fail(key, "expected etcd://host:port[,host:port...], got " + quoted(text));
+    }
+    const Endpoint endpoint = parse_endpoint(key, std::string(item));
+    if (endpoint.port == 0) fail(key, "etcd port 0 in " + quoted(text));
+    endpoints.push_back(endpoint);
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return endpoints;
+}
+
 Duration parse_duration(const std::string& key, const std::string& text) {
   if (is_negative_number(text)) fail(key, "must not be negative, got " + quoted(text));
   const auto number = split_number(text);
@@ -1050,6 +1086,23 @@ void add_default_route(Config& config) {
 
 void validate_registry(const RegistryConfig& registry) {
   if (registry.data_dir.empty()) fail("registry.data_dir", "must not be empty");
+  if (registry.store != "sqlite" && registry.etcd.empty()) {
+    fail("registry.store",
+         "expected sqlite or etcd://host:port[,host:port...], got " + quoted(registry.store));
+  }
+  const std::string_view prefix = registry.etcd_prefix;
+  if (prefix.size() < 2 || prefix.size() > 128 || !prefix.starts_with('/') ||
+      !prefix.ends_with('/') ||
+      std::any_of(prefix.begin(), prefix.end(), [](char c) { return c <= 0x20 || c >= 0x7f; })) {
+    fail("registry.etcd_prefix",
+         "expected 2-128 printable characters starting and ending with '/', got " +
+             quoted(registry.etcd_prefix));
+  }
+  if (registry.etcd_timeout < std::chrono::milliseconds(100) ||
+      registry.etcd_timeout > std::chrono::minutes(1)) {
+    fail("registry.etcd_timeout",
+         format_duration(registry.etcd_timeout) + " is out of range 100ms-1m");
+  }
   if (registry.deregister_after < std::chrono::seconds(1) ||
       registry.deregister_after > std::chrono::hours(24)) {
     fail("registry.deregister_after",
@@ -1070,6 +1123,10 @@ void validate(const Config& config) {
   validate_access_log(config.access_log);
   validate_endpoints(config.endpoints);
   validate_admin(config.admin);
+  if (!config.registry.etcd.empty() && !config.admin.enabled) {
+    // The registry (and with it the etcd watch) lives on the admin listener's thread.
+    fail("registry.store", "etcd cluster mode needs the admin listener (admin is off)");
+  }
 }
 
 }  // namespace sb::config

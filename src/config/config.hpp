@@ -237,6 +237,16 @@ struct RegistryConfig {
   std::string data_dir = "switchboard-data";
   // How long an instance stays critical (TTL passed, no heartbeat) before it is deregistered.
   Duration deregister_after{60'000};
+  // `registry.store` (flag --registry): "sqlite" (the embedded file in data_dir), or
+  // "etcd://host:port[,host:port...]": an etcd v3 cluster shared by several switchboards.
+  std::string store = "sqlite";
+  // The etcd members parsed from `store`; empty for sqlite.
+  std::vector<Endpoint> etcd;
+  // Keys live under this prefix, so several switchboard clusters can share one etcd.
+  std::string etcd_prefix = "/switchboard/";
+  // The longest a registry write waits for etcd (all members tried) and for this node's watch to
+  // deliver it, before it answers 503.
+  Duration etcd_timeout{2'000};
 };
 
 struct Config {
@@ -266,6 +276,9 @@ Config load_file(const std::string& path);
 
 // "127.0.0.1:8090", "[::1]:8090", "localhost:80". Throws ConfigError(key, ...).
 Endpoint parse_endpoint(const std::string& key, const std::string& text);
+// "sqlite" -> no endpoints; "etcd://h1:2379,h2:2379" (each item may repeat "etcd://") -> the
+// members. Throws ConfigError(key, ...).
+std::vector<Endpoint> parse_registry_store(const std::string& key, const std::string& text);
 // "250ms", "10s", "5m", "1h"; a bare number is seconds. Throws ConfigError(key, ...).
 Duration parse_duration(const std::string& key, const std::string& text);
 // "32k", "1m", "4g", "1024". Throws ConfigError(key, ...).

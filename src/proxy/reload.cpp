@@ -36,6 +36,13 @@ std::string restart_only_change(const config::Config& running, const config::Con
   if (running.registry.data_dir != fresh.registry.data_dir) {
     return changed("registry.data_dir", running.registry.data_dir, fresh.registry.data_dir);
   }
+  if (running.registry.store != fresh.registry.store) {
+    return changed("registry.store", running.registry.store, fresh.registry.store);
+  }
+  if (running.registry.etcd_prefix != fresh.registry.etcd_prefix) {
+    return changed("registry.etcd_prefix", running.registry.etcd_prefix,
+                   fresh.registry.etcd_prefix);
+  }
   if (running.access_log.enabled != fresh.access_log.enabled ||
       running.access_log.path != fresh.access_log.path ||
       running.access_log.format != fresh.access_log.format) {

@@ -105,8 +105,9 @@ int Server::run() {
   // The admin line comes first: once the proxy line is out, both listeners take connections.
   if (control_plane_) {
     const asio::ip::tcp::endpoint admin = control_plane_->start();
-    spdlog::info("admin listening on http://{}:{} (registry in {})", shown(admin.address()),
-                 admin.port(), config_.registry.data_dir);
+    spdlog::info(
+        "admin listening on http://{}:{} (registry in {})", shown(admin.address()), admin.port(),
+        config_.registry.etcd.empty() ? config_.registry.data_dir : config_.registry.store);
   }
   for (auto& w : workers_) w->start(exact);
   if (checker_) checker_->start();

@@ -243,8 +243,36 @@ std::string format_duration(std::chrono::milliseconds duration) {
   return std::to_string(ms) + "ms";
 }
 
-RegistryApi::RegistryApi(Registry& registry, const Clock& clock)
-    : registry_(registry), clock_(clock) {}
+RegistryApi::RegistryApi(Registry& registry, const Clock& clock, WriteMode writes)
+    : registry_(registry), clock_(clock), writes_(writes) {}
+
+namespace {
+
+ApiResponse deferred(RegistryWrite write) {
+  ApiResponse response;
+  response.write = std::move(write);
+  return response;
+}
+
+}  // namespace
+
+ApiResponse RegistryApi::complete(const RegistryWrite& write, const WriteOutcome& outcome) {
+  const uint64_t index = registry_.index(write.service);
+  if (!outcome.unavailable.empty()) {
+    return error(503, "registry unavailable: " + outcome.unavailable, {}, index);
+  }
+  if (outcome.result == Result::kNotFound) return error(404, "unknown instance", "id", index);
+  if (write.op == RegistryWrite::Op::kDeregister) {
+    return respond(200, {{"service", write.service}, {"id", write.id}}, index);
+  }
+  const int status = write.op == RegistryWrite::Op::kUpsert ? status_of(outcome.result) : 200;
+  for (const InstanceView& view : registry_.instances(write.service)) {
+    if (view.record.id == write.id)
+      return respond(status, instance_json(view, clock_.now()), index);
+  }
+  // Stored and acknowledged by the store, then removed by another node before we answered.
+  return error(404, "unknown instance (deregistered meanwhile)", "id", index);
+}
 
 ApiResponse RegistryApi::handle(const ApiRequest& request, WaitMode mode) {
   const std::optional<Match> matched = match(request.path);
@@ -321,6 +349,9 @@ ApiResponse RegistryApi::handle(const ApiRequest& request, WaitMode mode) {
 
       case Route::kInstance: {
         if (request.method == "DELETE") {
+          if (writes_ == WriteMode::kDeferred) {
+            return deferred({RegistryWrite::Op::kDeregister, service, id, {}});
+          }
           const Result result = registry_.deregister(service, id);
           if (result == Result::kNotFound) return unknown_instance();
           return respond(200, {{"service", service}, {"id", id}}, registry_.index(service));
@@ -329,12 +360,22 @@ ApiResponse RegistryApi::handle(const ApiRequest& request, WaitMode mode) {
         if (auto* bad = std::get_if<ValidationError>(&parsed)) {
           return error(400, std::move(bad->message), bad->field);
         }
+        if (writes_ == WriteMode::kDeferred) {
+          return deferred(
+              {RegistryWrite::Op::kUpsert, service, id, std::get<InstanceRecord>(parsed)});
+        }
         return instance_response(status_of(registry_.upsert(std::get<InstanceRecord>(parsed))));
       }
 
       case Route::kHeartbeat:
       case Route::kDrain:
       case Route::kUndrain: {
+        if (writes_ == WriteMode::kDeferred) {
+          const auto op = matched->route == Route::kHeartbeat ? RegistryWrite::Op::kHeartbeat
+                          : matched->route == Route::kDrain   ? RegistryWrite::Op::kDrain
+                                                              : RegistryWrite::Op::kUndrain;
+          return deferred({op, service, id, {}});
+        }
         Result result;
         if (matched->route == Route::kHeartbeat) {
           result = registry_.heartbeat(service, id);

@@ -51,17 +51,42 @@ struct BlockingWait {
   bool operator==(const BlockingWait&) const = default;
 };
 
+// Cluster mode: a write the handler validated but did not carry out, since the shared store
+// answers asynchronously. The caller (the admin listener) has it done (registry/etcd_registry.hpp)
+// and renders the answer with RegistryApi::complete().
+struct RegistryWrite {
+  enum class Op { kUpsert, kHeartbeat, kDrain, kUndrain, kDeregister };
+  Op op = Op::kUpsert;
+  std::string service;
+  std::string id;
+  InstanceRecord record;  // kUpsert only
+
+  bool operator==(const RegistryWrite&) const = default;
+};
+
+// What a deferred write came to: a Result, or (non-empty `unavailable`) the reason the shared
+// store could not take it, answered 503 so the client retries (here or on another node).
+struct WriteOutcome {
+  Result result = Result::kOk;
+  std::string unavailable;
+};
+
+// Whether the handler writes through the Registry itself (the embedded store) or hands writes to
+// the caller as a RegistryWrite (a shared store).
+enum class WriteMode { kDirect, kDeferred };
+
 struct ApiResponse {
-  int status = 0;    // 0 (and an empty body) exactly when `wait` is set
+  int status = 0;    // 0 (and an empty body) exactly when `wait` or `write` is set
   std::string body;  // JSON
   // For an X-Switchboard-Index header: the service's index on per-service routes (also on their
   // 404s, so a client can block until an unknown service appears), the global index on
   // GET /v1/services, 0 on 400/404-path/405/500.
   uint64_t index = 0;
   std::optional<BlockingWait> wait;
-  std::string allow;           // for 405: the Allow header's value, e.g. "PUT, DELETE"
-  std::string content_type;    // empty: JSON
-  bool ask_for_token = false;  // a 401: add WWW-Authenticate: Bearer
+  std::optional<RegistryWrite> write;  // WriteMode::kDeferred: carry it out, then complete()
+  std::string allow;                   // for 405: the Allow header's value, e.g. "PUT, DELETE"
+  std::string content_type;            // empty: JSON
+  bool ask_for_token = false;          // a 401: add WWW-Authenticate: Bearer
 };
 
 // Whether a blocking query may be parked (kMayWait) or must be answered now (kAnswerNow, for the
@@ -90,13 +115,19 @@ enum class WaitMode { kMayWait, kAnswerNow };
 class RegistryApi {
  public:
   // `clock` must be the registry's, for last_heartbeat_ms_ago.
-  RegistryApi(Registry& registry, const Clock& clock);
+  RegistryApi(Registry& registry, const Clock& clock, WriteMode writes = WriteMode::kDirect);
 
   ApiResponse handle(const ApiRequest& request, WaitMode mode = WaitMode::kMayWait);
+
+  // WriteMode::kDeferred: the answer to `write` once it was carried out: as handle() would have
+  // answered (201/200 with the instance, 404 naming the id), or 503 {"error": "registry
+  // unavailable: <reason>"} when the shared store could not take it.
+  ApiResponse complete(const RegistryWrite& write, const WriteOutcome& outcome);
 
  private:
   Registry& registry_;
   const Clock& clock_;
+  WriteMode writes_;
 };
 
 // Decodes %XX escapes (either hex case); '+' stays '+'. std::nullopt for a '%' not followed by

@@ -3,7 +3,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <exception>
+#include <stdexcept>
 #include <utility>
 
 namespace sb::registry {
@@ -21,10 +23,19 @@ std::string_view to_string(InstanceState state) {
 }
 
 Registry::Registry(Store& store, const Clock& clock, std::chrono::milliseconds deregister_after)
-    : store_(store), clock_(clock), deregister_after_(deregister_after) {}
+    : store_(&store), clock_(clock), deregister_after_(deregister_after) {}
+
+Registry::Registry(MirrorOfSharedStore, const Clock& clock)
+    : store_(nullptr), clock_(clock), deregister_after_(kDefaultDeregisterAfter) {}
+
+Store& Registry::store() {
+  // A programming error, not an outage: cluster-mode writes go to the shared store, never here.
+  if (store_ == nullptr) throw std::logic_error("registry: a cluster-mode cache is not written to");
+  return *store_;
+}
 
 void Registry::load() {
-  std::vector<InstanceRecord> records = store_.load_all();  // may throw: memory unchanged
+  std::vector<InstanceRecord> records = store().load_all();  // may throw: memory unchanged
   const auto now = clock_.now();
 
   std::map<std::string, Instances, std::less<>> loaded;
@@ -54,7 +65,7 @@ Result Registry::upsert(const InstanceRecord& record) {
   Instance* existing = find(record.service, record.id);
   InstanceRecord stored = record;
   stored.draining = existing != nullptr && existing->record.draining;
-  store_.put(stored);  // may throw: memory unchanged
+  store().put(stored);  // may throw: memory unchanged
 
   const auto now = clock_.now();
   if (existing == nullptr) {
@@ -113,10 +124,10 @@ Result Registry::set_draining(std::string_view service, std::string_view id, boo
   if (instance == nullptr) return Result::kNotFound;
   if (instance->record.draining == draining) return Result::kOk;
   // Both may throw: memory unchanged. A store that lost the row (it should not) gets it back whole.
-  if (!store_.set_draining(service, id, draining)) {
+  if (!store().set_draining(service, id, draining)) {
     InstanceRecord stored = instance->record;
     stored.draining = draining;
-    store_.put(stored);
+    store().put(stored);
   }
   instance->record.draining = draining;
   spdlog::info("registry: {}/{} {}", service, id, draining ? "draining" : "undrained");
@@ -130,7 +141,7 @@ Result Registry::deregister(std::string_view service, std::string_view id) {
   if (service_it == services_.end()) return Result::kNotFound;
   auto instance_it = service_it->second.find(id);
   if (instance_it == service_it->second.end()) return Result::kNotFound;
-  store_.erase(service, id);  // may throw: memory unchanged; false (already gone) is fine
+  store().erase(service, id);  // may throw: memory unchanged; false (already gone) is fine
   // `service` may point into the entry erased below: keep a copy of the name.
   const std::string name(service);
   spdlog::info("registry: {}/{} deregistered", name, id);
@@ -142,6 +153,7 @@ Result Registry::deregister(std::string_view service, std::string_view id) {
 }
 
 void Registry::tick() {
+  if (mirrored()) return;  // the shared store's leases expire instances, for every node at once
   const auto now = clock_.now();
   std::vector<std::string> changed;
   std::exception_ptr error;
@@ -168,7 +180,7 @@ void Registry::tick() {
       if (instance.health == Health::kCritical &&
           now - instance.critical_since > deregister_after_) {
         try {
-          store_.erase(service, instance_it->first);
+          store().erase(service, instance_it->first);
         } catch (...) {
           if (!error) error = std::current_exception();
           ++instance_it;
@@ -193,6 +205,84 @@ void Registry::tick() {
 
   for (const std::string& service : changed) notify(service);
   if (error) std::rethrow_exception(error);
+}
+
+void Registry::mirror(const std::vector<MirrorChange>& changes, uint64_t revision, bool quiet) {
+  const auto now = clock_.now();
+  std::vector<std::string> changed;
+  const auto mark = [&](const std::string& service) {
+    if (std::find(changed.begin(), changed.end(), service) == changed.end()) {
+      changed.push_back(service);
+    }
+  };
+  for (const MirrorChange& change : changes) {
+    Instance* existing = find(change.service, change.id);
+    if (!change.record) {
+      if (existing == nullptr) continue;
+      auto service_it = services_.find(change.service);
+      service_it->second.erase(change.id);
+      if (service_it->second.empty()) services_.erase(service_it);
+      if (!quiet)
+        spdlog::info("registry: {}/{} deregistered (shared store)", change.service, change.id);
+      mark(change.service);
+      continue;
+    }
+    const Health health = change.passing ? Health::kPassing : Health::kCritical;
+    if (existing == nullptr) {
+      Instance instance;
+      instance.record = *change.record;
+      instance.last_heartbeat = now;
+      instance.health = health;
+      instance.critical_since = now;
+      services_[change.service].insert_or_assign(change.id, std::move(instance));
+      if (!quiet)
+        spdlog::info("registry: {}/{} registered at {}:{}{}", change.service, change.id,
+                     change.record->address, change.record->port,
+                     change.passing ? "" : " (critical)");
+      mark(change.service);
+      continue;
+    }
+    if (existing->record == *change.record && existing->health == health) continue;
+    if (existing->health != health) {
+      if (health == Health::kCritical) {
+        existing->critical_since = now;
+        if (!quiet)
+          spdlog::warn("registry: {}/{} critical: no heartbeat within its ttl", change.service,
+                       change.id);
+      } else {
+        existing->last_heartbeat = now;
+        if (!quiet)
+          spdlog::info("registry: {}/{} passing again (heartbeat)", change.service, change.id);
+      }
+    }
+    if (existing->record != *change.record) {
+      if (existing->record.draining != change.record->draining) {
+        if (!quiet)
+          spdlog::info("registry: {}/{} {}", change.service, change.id,
+                       change.record->draining ? "draining" : "undrained");
+      } else {
+        // A re-registration renews the TTL as a heartbeat does.
+        existing->last_heartbeat = now;
+        if (!quiet)
+          spdlog::info("registry: {}/{} updated ({}:{})", change.service, change.id,
+                       change.record->address, change.record->port);
+      }
+      existing->record = *change.record;
+    }
+    existing->health = health;
+    mark(change.service);
+  }
+  if (changed.empty()) return;
+  global_index_ = std::max(global_index_ + 1, revision);
+  for (const std::string& service : changed) service_index_[service] = global_index_;
+  for (const std::string& service : changed) notify(service);
+}
+
+void Registry::note_heartbeat(std::string_view service, std::string_view id) {
+  Instance* instance = find(service, id);
+  if (instance == nullptr) return;
+  ++heartbeats_;
+  instance->last_heartbeat = clock_.now();
 }
 
 std::vector<ServiceSummary> Registry::services() const {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -64,12 +65,21 @@ inline constexpr std::chrono::milliseconds kDefaultDeregisterAfter = std::chrono
 // deregistration, passing<->critical). Each service remembers the counter value of its last change,
 // also after its last instance is gone, so a blocking query on it wakes on that deregistration.
 // Indexes are not persisted: they restart after a restart (load() bumps them past 0).
+//
+// Cluster mode (several switchboards sharing an etcd store, registry/etcd_registry.hpp): the
+// registry is a cache of the shared store, built with the mirror constructor. It changes only
+// through mirror(), with what the store's watch delivered; writes go to the store elsewhere, TTL
+// expiry is the store's (leases), so upsert/drain/undrain/deregister/load throw std::logic_error
+// and tick() does nothing. Indexes then follow the store's revisions, so every node of a cluster
+// reports the same index for the same state and a blocking query can move between nodes.
 class Registry {
  public:
   using OnChange = std::function<void(std::string_view service)>;
 
   Registry(Store& store, const Clock& clock,
            std::chrono::milliseconds deregister_after = kDefaultDeregisterAfter);
+  struct MirrorOfSharedStore {};
+  Registry(MirrorOfSharedStore, const Clock& clock);
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
 
@@ -102,6 +112,23 @@ class Registry {
   // retried at the next tick), the others are still processed, and the first exception is rethrown
   // at the end.
   void tick();
+
+  // Cluster mode: one instance as the shared store now has it. No `record`: it is gone.
+  struct MirrorChange {
+    std::string service;
+    std::string id;
+    std::optional<InstanceRecord> record;  // record->draining is the shared draining flag
+    bool passing = true;                   // the shared TTL state (etcd's alive key)
+  };
+  // Cluster mode: applies the changes in order, as of the store's `revision`. Changed services get
+  // the index max(global index + 1, revision) and are notified once each, after all changes. A
+  // change that changes nothing (same record, same health) bumps nothing. `quiet`: no log line
+  // per instance (a node's first read of a large registry).
+  void mirror(const std::vector<MirrorChange>& changes, uint64_t revision, bool quiet = false);
+  // Cluster mode: this node relayed a heartbeat the store accepted (for /metrics and
+  // last_heartbeat_ms_ago; heartbeats through other nodes are not seen here).
+  void note_heartbeat(std::string_view service, std::string_view id);
+  bool mirrored() const { return store_ == nullptr; }
 
   // Services with at least one instance, by name.
   std::vector<ServiceSummary> services() const;
@@ -137,7 +164,9 @@ class Registry {
   void bump(std::string_view service);
   void notify(std::string_view service) const;
 
-  Store& store_;
+  Store& store();
+
+  Store* store_;  // null in cluster mode (a mirror of a shared store)
   const Clock& clock_;
   std::chrono::milliseconds deregister_after_;
   std::map<std::string, Instances, std::less<>> services_;  // no empty entries

@@ -74,6 +74,27 @@ TEST(ClientAdmin, FailsOverToTheNextAddress) {
   EXPECT_EQ(admin.count("GET", "/v1/services"), 1u);
 }
 
+// A cluster node that cannot reach etcd answers writes 503; another node may reach it.
+TEST(ClientAdmin, A503MovesOnToTheNextAddressAndTheLastOneIsTheAnswer) {
+  FakeAdmin cut_off([](const SeenRequest&) {
+    return Reply{503, R"({"error":"registry unavailable: etcd unreachable: refused"})", {}};
+  });
+  FakeAdmin healthy([](const SeenRequest& r) { return echo_registration(r, "web/1"); });
+  AdminClient client(options_for({cut_off.address(), healthy.address()}));
+  EXPECT_EQ(client.register_instance(spec()).port, 9101);
+  EXPECT_EQ(cut_off.requests().size(), 1u);
+  EXPECT_EQ(healthy.requests().size(), 1u);
+
+  AdminClient only_cut_off(options_for({cut_off.address()}));
+  try {
+    only_cut_off.register_instance(spec());
+    FAIL() << "no error";
+  } catch (const ClientError& e) {
+    EXPECT_EQ(e.status(), 503);
+    EXPECT_NE(std::string(e.what()).find("etcd unreachable"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ClientAdmin, NoAddressAnsweringIsStatusZeroNamingThemAll) {
   RefusingPort first;
   RefusingPort second;
