@@ -43,6 +43,18 @@ int enable_rings(const io_uring& ring) {
 
 }  // namespace
 
+namespace detail {
+void report_escaped_exception() noexcept {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    spdlog::error("a connection ended on an unexpected error: {}", e.what());
+  } catch (...) {
+    spdlog::error("a connection ended on an unexpected error");
+  }
+}
+}  // namespace detail
+
 EventLoop::EventLoop(unsigned entries) {
   const int result = create_ring(entries, ring_);
   if (result < 0) throw std::system_error(-result, std::generic_category(), "io_uring_setup");

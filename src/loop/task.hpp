@@ -156,6 +156,9 @@ class RootList {
 
 namespace detail {
 
+// Logs the exception being handled (defined in event_loop.cpp, which has the logger).
+void report_escaped_exception() noexcept;
+
 // The coroutine behind spawn(): awaits the Task, then frees itself.
 struct Detached {
   struct promise_type {
@@ -175,9 +178,9 @@ struct Detached {
       return {};
     }
     void return_void() noexcept {}
-    // A connection's coroutine must not take the worker down; what escapes it is reported by the
-    // Task's owner (spawn's caller wraps what it cares about).
-    void unhandled_exception() noexcept {}
+    // A connection's coroutine must not take the worker down: what escapes it is logged, and the
+    // coroutine ends (its locals, the connection's sockets among them, are destroyed).
+    void unhandled_exception() noexcept { report_escaped_exception(); }
   };
   std::coroutine_handle<promise_type> handle;
 };

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <unordered_set>
 
@@ -49,11 +50,17 @@ void Worker::start(bool balance_exactly) {
       std::max<uint64_t>(1, snapshot_.get().limits.max_connections / server_.worker_count());
   accepting_ = listener_.is_open();
   thread_ = std::thread([this, balance_exactly] {
-    loop_->run([this, balance_exactly] {
-      deadlines_.start();
-      loop_->spawn(housekeeping());
-      if (listener_.is_open()) loop_->spawn(accept_loop(balance_exactly));
-    });
+    try {
+      loop_->run([this, balance_exactly] {
+        deadlines_.start();
+        loop_->spawn(housekeeping());
+        if (listener_.is_open()) loop_->spawn(accept_loop(balance_exactly));
+      });
+    } catch (const std::exception& e) {
+      // The ring refused to start (or a start-up allocation failed): nothing can be served.
+      spdlog::critical("worker {}: {}", index_, e.what());
+      std::_Exit(1);
+    }
   });
 }
 
