@@ -75,6 +75,7 @@ void SnapshotBuilder::reconfigure(const config::Config& config) {
     Entry fresh;
     fresh.registered = std::move(entry.registered);
     fresh.declared_routes = std::move(entry.declared_routes);
+    fresh.ignored_balance = std::move(entry.ignored_balance);  // warned once, not per reload
     entry = std::move(fresh);
   }
   config_order_.clear();
@@ -94,6 +95,11 @@ void SnapshotBuilder::reconfigure(const config::Config& config) {
   std::erase_if(services_, [](const auto& item) {
     return !item.second.in_config && item.second.registered.empty();
   });
+  // A service that left the file but keeps registered instances balances by their meta at once,
+  // not only from its next registry change.
+  for (auto& [name, entry] : services_) {
+    if (!entry.in_config) apply_meta_balance(name, entry);
+  }
   config_ = config;
 }
 
@@ -111,6 +117,24 @@ std::shared_ptr<upstream::Instance> SnapshotBuilder::make_instance(const std::st
   // stored registrations included, do not.
   if (built_once_) instance->came_back();
   return instance;
+}
+
+void SnapshotBuilder::apply_meta_balance(std::string_view service, Entry& entry) {
+  entry.balance = "round_robin";
+  for (const auto& [id, r] : entry.registered) {
+    const auto meta = r.record.meta.find("balance");
+    if (meta == r.record.meta.end()) continue;
+    if (balance::is_known_algorithm(meta->second) && !balance::needs_of(meta->second).request_key) {
+      entry.balance = meta->second;
+    } else if (meta->second != entry.ignored_balance) {
+      spdlog::warn(
+          "service {}: meta balance '{}' of instance {} ignored (unknown, or needs "
+          "config); balancing by round_robin",
+          service, meta->second, id);
+      entry.ignored_balance = meta->second;
+    }
+    break;
+  }
 }
 
 void SnapshotBuilder::set_registered(std::string_view service,
@@ -139,26 +163,7 @@ void SnapshotBuilder::set_registered(std::string_view service,
     next.emplace(view.record.id, std::move(r));
   }
   entry.registered = std::move(next);
-  if (!entry.in_config) {
-    // A registered-only service balances as its instances' meta "balance" says (the first, by
-    // id, that names one) when that algorithm needs no config (hash needs a key); else round robin.
-    entry.balance = "round_robin";
-    for (const auto& [id, r] : entry.registered) {
-      const auto meta = r.record.meta.find("balance");
-      if (meta == r.record.meta.end()) continue;
-      if (balance::is_known_algorithm(meta->second) &&
-          !balance::needs_of(meta->second).request_key) {
-        entry.balance = meta->second;
-      } else if (meta->second != entry.ignored_balance) {
-        spdlog::warn(
-            "service {}: meta balance '{}' of instance {} ignored (unknown, or needs "
-            "config); balancing by round_robin",
-            service, meta->second, id);
-        entry.ignored_balance = meta->second;
-      }
-      break;
-    }
-  }
+  if (!entry.in_config) apply_meta_balance(service, entry);
   entry.declared_routes.clear();
   for (const auto& [id, r] : entry.registered) {
     for (const registry::RouteDecl& decl : r.record.routes) {

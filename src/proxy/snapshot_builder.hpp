@@ -64,6 +64,9 @@ class SnapshotBuilder {
     size_t index = 0;                      // in the snapshot being built
   };
 
+  // A registered-only service balances as its instances' meta "balance" says (the first, by id,
+  // that names one) when that algorithm needs no config (hash needs a key); else round robin.
+  static void apply_meta_balance(std::string_view service, Entry& entry);
   std::shared_ptr<upstream::Instance> make_instance(const std::string& host, uint16_t port,
                                                     uint32_t weight);
 

@@ -3,6 +3,7 @@ algorithms change while requests, keep-alive connections and registrations carry
 config, or a change that takes a restart, is refused with the reason and the running config keeps
 serving; 20 reloads under wrk load fail no request."""
 
+import json
 import re
 import signal
 import subprocess
@@ -71,6 +72,30 @@ def test_bad_config_is_refused_and_the_old_one_serves(switchboard, nginx_backend
     status, _, body = reload(sb)
     assert status == 400 and body["error"] == "threads: changed from 1 to 2; that takes a restart"
     assert request(sb.port).status == 200
+
+
+def balance_of(sb, name):
+    status = json.loads(request(sb.port, path="/lb-status?format=json").body)
+    return next(s["balance"] for s in status["services"] if s["name"] == name)
+
+
+def test_service_leaving_the_file_keeps_its_registered_meta_balance(switchboard, nginx_backends):
+    nginx = nginx_backends(3)
+    sb = switchboard(config=make_config([service("web", [nginx.addrs[0]], balance="ewma"),
+                                         service("other", [nginx.addrs[2]])],
+                                        routes=[{"path_prefix": "/", "service": "other"}]))
+    api = AdminApi(sb.admin_port)
+    host, port = nginx.addrs[1].split(":")
+    assert api.register("web", "w1", host, int(port), meta={"balance": "least_conn"},
+                        routes=[{"path_prefix": "/web"}])[0] in (200, 201)
+    api.close()
+    assert balance_of(sb, "web") == "ewma"  # the file's balance wins while the file has it
+
+    write(sb, make_config([service("other", [nginx.addrs[2]])]))
+    assert reload(sb)[0] == 200
+    # Acknowledged means applied: the registered meta decides at once, no registry change needed.
+    assert balance_of(sb, "web") == "least_conn"
+    assert {backend_of(request(sb.port, path="/web")) for _ in range(3)} == {"backend-1"}
 
 
 def test_twenty_reloads_under_load_fail_no_request(switchboard, nginx_backends):
