@@ -149,6 +149,7 @@ void SnapshotBuilder::set_registered(std::string_view service,
   for (const registry::InstanceView& view : instances) {
     Registered r;
     r.record = view.record;
+    r.state = view.state;
     r.routable = view.state == registry::InstanceState::kPassing;
     // An instance whose address, port and weight are unchanged keeps its Instance object, and
     // with it its counters and its pooled upstream connections.
@@ -194,9 +195,24 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::build() {
       for (const auto& [id, r] : entry.registered) {
         if (r.routable && r.instance) instances.push_back(r.instance);
       }
-      entry.built = std::make_shared<const Service>(name, entry.balance, std::move(instances),
-                                                    workers_, entry.hash, entry.health, entry.retry,
-                                                    entry.limits, entry.outlier, entry.slow_start);
+      auto service = std::make_shared<Service>(name, entry.balance, std::move(instances), workers_,
+                                               entry.hash, entry.health, entry.retry, entry.limits,
+                                               entry.outlier, entry.slow_start);
+      // The constructor listed the static instances (and the routed registered ones) as
+      // static: the registered ones, routed or held back, take their registry id and state.
+      service->members.resize(entry.static_instances.size());
+      for (const auto& [id, r] : entry.registered) {
+        Member m;
+        m.instance = r.instance;
+        m.address = r.instance ? r.instance->label()
+                               : r.record.address + ":" + std::to_string(r.record.port);
+        m.weight = r.record.weight;
+        m.id = id;
+        m.registered_state = registry::to_string(r.state);
+        m.routed = r.routable && r.instance;
+        service->members.push_back(std::move(m));
+      }
+      entry.built = std::move(service);
     }
     entry.index = snapshot->services.size();
     snapshot->services.push_back(entry.built);

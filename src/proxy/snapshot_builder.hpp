@@ -42,6 +42,7 @@ class SnapshotBuilder {
  private:
   struct Registered {
     registry::InstanceRecord record;
+    registry::InstanceState state = registry::InstanceState::kPassing;
     bool routable = false;                         // passing and not draining
     std::shared_ptr<upstream::Instance> instance;  // null if the address did not resolve
   };
