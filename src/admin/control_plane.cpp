@@ -87,9 +87,8 @@ ControlPlane::ControlPlane(const config::Config& config, proxy::SnapshotBuilder&
   admin_->serve_page("/metrics", "text/plain; version=0.0.4; charset=utf-8",
                      [this] { return metrics_text(); });
   admin_->serve_page("/", "text/html; charset=utf-8", [] { return std::string(dashboard_page()); });
-  admin_->serve_page("/v1/dashboard", "", [this] {
-    return dashboard_json(*snapshots_.current(), *event_log());
-  });
+  admin_->serve_page("/v1/dashboard", "",
+                     [this] { return dashboard_json(*snapshots_.current(), *event_log()); });
   admin_->require_token(config_.admin.token, config_.admin.open_reads);
   admin_->serve_reload(std::move(reload));
 }

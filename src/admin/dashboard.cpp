@@ -16,7 +16,13 @@ std::string dashboard_json(const proxy::Snapshot& snapshot, const EventLog& even
   }
   nlohmann::json feed = nlohmann::json::array();
   for (const Event& event : events.recent(50)) {
-    feed.push_back({{"unix_ms", event.unix_ms}, {"level", event.level}, {"text", event.text}});
+    nlohmann::json one = {{"unix_ms", event.unix_ms}, {"level", event.level}, {"text", event.text}};
+    for (const auto& [key, value] :
+         {std::pair{"event", &event.event}, std::pair{"service", &event.service},
+          std::pair{"instance", &event.instance}, std::pair{"id", &event.id}}) {
+      if (!value->empty()) one[key] = *value;
+    }
+    feed.push_back(std::move(one));
   }
   return nlohmann::json{{"services", std::move(services)}, {"events", std::move(feed)}}.dump();
 }
