@@ -17,6 +17,7 @@ InstanceStatus status_of(const Member& member, CoarseClock::time_point now) {
     s.ejections = instance->outlier().ejections();
     s.requests = instance->requests();
     s.failures = instance->failures();
+    s.retries = instance->retries();
     for (int c = 1; c <= 5; ++c) s.responses[c - 1] = instance->responses(c);
     s.active = instance->active_requests();
     s.upstream_latency = instance->upstream_latency();
@@ -77,6 +78,7 @@ nlohmann::json to_json(const ServiceStatus& status) {
                           {"weight", m.weight}};
     if (i.has_figures()) {
       one["requests"] = i.requests;
+      one["retries"] = i.retries;
       one["failures"] = i.failures;
       one["errors"] = i.errors();
       one["error_rate"] = optional_number(i.error_rate());

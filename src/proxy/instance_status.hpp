@@ -34,6 +34,7 @@ struct InstanceStatus {
   // The figures, summed over the workers; all zero when member->instance is null.
   uint64_t requests = 0;
   uint64_t failures = 0;
+  uint64_t retries = 0;  // of `requests`: attempts that retried a request failed elsewhere
   std::array<uint64_t, 5> responses{};  // 1xx..5xx
   int64_t active = 0;                   // meaningful where the service counts it (needs)
   metrics::LatencyTotals upstream_latency;
@@ -61,7 +62,7 @@ std::vector<ServiceStatus> collect_status(const Snapshot& snapshot, CoarseClock:
 
 // One service as /lb-status and the dashboard show it: name, balance, panic (max_conns and
 // queued with max_conns), and per instance address, id (null for a static one), state, routed,
-// weight, requests, failures, errors, error_rate, responses by class, p50_ms, p99_ms (null
+// weight, requests, retries, failures, errors, error_rate, responses by class, p50_ms, p99_ms (null
 // without samples), and where the service has them active, check, ejected and ejections.
 // Counters are null for a registered address that did not resolve.
 nlohmann::json to_json(const ServiceStatus& status);

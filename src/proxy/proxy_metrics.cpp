@@ -67,6 +67,13 @@ void write_proxy_metrics(metrics::Exposition& out, const Server& server) {
     out.sample("switchboard_upstream_requests_total",
                {{"service", s.name}, {"instance", i.member->address}}, i.requests);
   });
+  out.family("switchboard_upstream_retries_total", "counter",
+             "Attempts sent to the instance that retried a request failed on another one (of "
+             "switchboard_upstream_requests_total).");
+  each_instance([&](const Service& s, const InstanceStatus& i) {
+    out.sample("switchboard_upstream_retries_total",
+               {{"service", s.name}, {"instance", i.member->address}}, i.retries);
+  });
   out.family("switchboard_upstream_responses_total", "counter",
              "Response heads received from the instance, by status class.");
   static constexpr std::array<std::string_view, 5> kClasses{"1xx", "2xx", "3xx", "4xx", "5xx"};

@@ -422,7 +422,10 @@ Task<Session::Next> Session::proxy(size_t service_index, std::string_view target
       }
       if (needs_.active_requests && service.limits.max_conns == 0) active.assign(*instance_);
       instance_->counters(worker_.index()).requests.add();
-      if (tries_ > 1) worker_.stats().retries.add();
+      if (tries_ > 1) {
+        worker_.stats().retries.add();
+        instance_->counters(worker_.index()).retries.add();
+      }
       if (worker_.access_log().enabled()) {
         AccessRecord::copy(state_->log.upstream, instance_->label());
         ++state_->log.attempts;

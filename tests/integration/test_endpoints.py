@@ -199,6 +199,7 @@ def test_status_json_is_the_dashboards_view_and_metrics_agree(nginx_backends, sw
     for inst in (static, w0, w1):
         labels = {"service": "web", "instance": inst["address"]}
         assert metric(text, "switchboard_upstream_requests_total", **labels) == inst["requests"]
+        assert metric(text, "switchboard_upstream_retries_total", **labels) == inst["retries"] == 0
         assert metric(text, "switchboard_upstream_responses_total", code="5xx", **labels) == 1
         for state in ("passing", "critical", "draining", "ejected", "down"):
             assert metric(text, "switchboard_upstream_state", state=state, **labels) == \
