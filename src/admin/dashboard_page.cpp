@@ -125,7 +125,8 @@ async function refresh() {
   try {
     const response = await fetch("/v1/dashboard", { headers: headers() });
     if (!response.ok) {
-      document.getElementById("status").textContent = "admin API answered " + response.status;
+      document.getElementById("status").textContent = "admin API answered " + response.status +
+          (response.status === 401 ? ": type the admin token above" : "");
       return;
     }
     render(await response.json());
