@@ -133,6 +133,18 @@ def test_reload_keeps_in_flight_requests_tunnels_and_pooled_connections(
     assert ws_backend.connections[0].received == 2
 
 
+def test_reload_applies_new_timeouts(switchboard, echo_backend):
+    slow = echo_backend("slow", defaults={"delay_ms": "800"})
+    config = make_config([service("app", [slow.addr])])
+    sb = switchboard(config=config)
+    assert request(sb.port).status == 200
+    config["timeouts"]["upstream_response"] = "200ms"
+    config["services"][0]["health"] = {"max_fails": 0}
+    write(sb, config)
+    assert reload(sb)[0] == 200
+    assert request(sb.port).status == 504
+
+
 def balance_of(sb, name):
     status = json.loads(request(sb.port, path="/lb-status?format=json").body)
     return next(s["balance"] for s in status["services"] if s["name"] == name)
