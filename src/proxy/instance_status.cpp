@@ -25,11 +25,10 @@ InstanceStatus status_of(const Member& member, CoarseClock::time_point now) {
   }
   if (!member.registered_state.empty() && member.registered_state != "passing") {
     s.state = member.registered_state == "critical" ? kInstanceStates[1] : kInstanceStates[2];
-  } else if (member.instance == nullptr) {
-    s.state = kInstanceStates[4];  // registered, but the proxy cannot reach what it named
   } else if (s.ejected) {
     s.state = kInstanceStates[3];
-  } else if (s.passive_down || s.check_down) {
+  } else if (s.passive_down || s.check_down || member.instance == nullptr) {
+    // A registered address that did not resolve is down too: the proxy cannot reach it.
     s.state = kInstanceStates[4];
   } else {
     s.state = kInstanceStates[0];
