@@ -180,7 +180,11 @@ Task<void> AdminServer::session(Socket socket) {
           request.body()};
       const bool reading =
           request.method() == http::verb::get || request.method() == http::verb::head;
-      if (!token_.empty() && !(reading && open_reads_) &&
+      const auto public_page = pages_.find(api_request.path);
+      const bool open =
+          reading &&
+          (open_reads_ || (public_page != pages_.end() && public_page->second.public_page));
+      if (!token_.empty() && !open &&
           !constant_time_equal(bearer_token(request[http::field::authorization]), token_)) {
         answer = error_answer(401, "missing or wrong bearer token (Authorization: Bearer ...)");
         answer.ask_for_token = true;

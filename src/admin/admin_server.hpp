@@ -27,9 +27,13 @@ class AdminServer {
               std::function<void()> after_call);
 
   // GET `path` answers what `body` returns, as `content_type` (an empty type: JSON): /metrics,
-  // the dashboard page and its data. Other methods get 405.
-  void serve_page(std::string path, std::string content_type, std::function<std::string()> body) {
-    pages_[std::move(path)] = {std::move(content_type), std::move(body)};
+  // the dashboard page and its data. Other methods get 405. A `public_page` is read without the
+  // token: the dashboard's page, which holds no state (its data comes from /v1/dashboard, which
+  // the page asks for with the token typed into it) and which a browser could not open at all
+  // otherwise, since it sends no bearer token when it navigates.
+  void serve_page(std::string path, std::string content_type, std::function<std::string()> body,
+                  bool public_page = false) {
+    pages_[std::move(path)] = {std::move(content_type), std::move(body), public_page};
   }
   // POST /v1/admin/reload: re-reads the configuration; (applied, one line saying what or why not).
   using Reload = std::function<std::pair<bool, std::string>()>;
@@ -71,6 +75,7 @@ class AdminServer {
   struct Page {
     std::string content_type;
     std::function<std::string()> body;
+    bool public_page = false;
   };
   std::map<std::string, Page, std::less<>> pages_;
   Reload reload_;

@@ -104,10 +104,10 @@ ControlPlane::ControlPlane(const config::Config& config, proxy::SnapshotBuilder&
       std::make_unique<AdminServer>(context_, *api_, queries_, [this] { publish_if_changed(); });
   admin_->serve_page("/metrics", "text/plain; version=0.0.4; charset=utf-8",
                      [this] { return metrics_text(); });
-  admin_->serve_page("/", "text/html; charset=utf-8", [] { return std::string(dashboard_page()); });
-  admin_->serve_page("/v1/dashboard", "", [this] {
-    return dashboard_json(*snapshots_.current(), *registry_, *event_log());
-  });
+  admin_->serve_page(
+      "/", "text/html; charset=utf-8", [] { return std::string(dashboard_page()); }, true);
+  admin_->serve_page("/v1/dashboard", "",
+                     [this] { return dashboard_json(*snapshots_.current(), *event_log()); });
   admin_->require_token(config_.admin.token, config_.admin.open_reads);
   admin_->serve_reload(std::move(reload));
   if (etcd_) {

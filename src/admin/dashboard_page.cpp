@@ -81,7 +81,7 @@ function render(data) {
     const rates = service.instances.map((i) => {
       const key = service.name + "/" + i.address;
       const before = previous.get(key);
-      if (i.requests === null) {  // not routed now (draining, critical): no figures
+      if (i.requests === null) {  // a registered address that did not resolve: no figures
         previous.delete(key);
         return 0;
       }
@@ -98,7 +98,7 @@ function render(data) {
                  cell(i.weight), cell(rates[n].toFixed(1)),
                  cell(total > 0 ? (100 * rates[n] / total).toFixed(0) + " %" : "-"),
                  cell(figure(i.p50_ms, 1)), cell(figure(i.p99_ms, 1)),
-                 cell(i.requests ? (100 * i.errors / i.requests).toFixed(1) + " %" : "-"),
+                 cell(i.error_rate === null ? "-" : (100 * i.error_rate).toFixed(1) + " %"),
                  cell(i.requests === null ? "-" : i.requests));
       const actions = document.createElement("td");
       if (i.id) {
@@ -125,7 +125,8 @@ async function refresh() {
   try {
     const response = await fetch("/v1/dashboard", { headers: headers() });
     if (!response.ok) {
-      document.getElementById("status").textContent = "admin API answered " + response.status;
+      document.getElementById("status").textContent = "admin API answered " + response.status +
+          (response.status === 401 ? ": type the admin token above" : "");
       return;
     }
     render(await response.json());

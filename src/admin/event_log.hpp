@@ -1,6 +1,8 @@
 // The dashboard's feed of recent events: every state change is already one log line (instance
 // registered, expired, drained, marked down, ejected, back; config reloaded), so the feed is a
-// log sink that keeps the last lines at info level and above, in memory.
+// log sink that keeps the last lines at info level and above, in memory, with the structured
+// fields of core/log_event.hpp. It keeps the message, not the formatted line, so it reads the
+// same whichever log format (text, json) stderr gets.
 #pragma once
 
 #include <spdlog/sinks/base_sink.h>
@@ -17,6 +19,11 @@ struct Event {
   int64_t unix_ms = 0;
   std::string level;  // "info", "warning", "error"
   std::string text;
+  // The line's structured fields, where it has them (empty otherwise).
+  std::string event;
+  std::string service;
+  std::string instance;
+  std::string id;
 };
 
 class EventLog final : public spdlog::sinks::base_sink<std::mutex> {

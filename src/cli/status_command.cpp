@@ -1,5 +1,7 @@
 // `switchboard status`: the proxy's /lb-status JSON as a table — per service its algorithm and
-// panic flag, per instance its health, requests, responses and failures.
+// panic flag, per instance its state word, weight, requests, responses, failures, error rate,
+// requests in flight and p50/p99 latency (the dashboard's view).
+#include <cstdio>
 #include <memory>
 
 #include "cli/command.hpp"
@@ -16,14 +18,26 @@ struct StatusFlags {
   bool json = false;
 };
 
-std::string health_of(const nlohmann::json& instance) {
-  if (instance.value("ejected", false)) return "ejected";
-  if (instance.value("check", std::string()) == "down") return "check-down";
-  return "up";
+// The state word, and which rule has a down instance out when the JSON says.
+std::string state_of(const nlohmann::json& instance) {
+  std::string state = instance.value("state", std::string("-"));
+  if (state == "down" && instance.value("check", std::string()) == "down") state += "(check)";
+  return state;
+}
+
+// "-" for a figure the proxy does not have (null or absent), else printf-formatted.
+std::string figure(const nlohmann::json& object, const char* key, const char* format,
+                   double scale = 1.0) {
+  if (!object.contains(key) || !object[key].is_number()) return "-";
+  char text[32];
+  std::snprintf(text, sizeof text, format, object[key].get<double>() * scale);
+  return text;
 }
 
 std::string count(const nlohmann::json& object, const char* key) {
-  return object.contains(key) ? std::to_string(object[key].get<uint64_t>()) : "-";
+  return object.contains(key) && object[key].is_number()
+             ? std::to_string(object[key].get<int64_t>())
+             : "-";
 }
 
 void run_status(const StatusFlags& flags) {
@@ -50,18 +64,24 @@ void run_status(const StatusFlags& flags) {
   const nlohmann::json& connections = status["connections"];
   print("connections " + count(connections, "active") + " active, requests " +
         count(status, "requests") + ", retries " + count(status["retries"], "attempts") + "\n");
-  Table table({"SERVICE", "BALANCE", "INSTANCE", "WEIGHT", "HEALTH", "REQUESTS", "2XX", "4XX",
-               "5XX", "FAILURES", "ACTIVE"});
+  Table table({"SERVICE", "BALANCE", "INSTANCE", "STATE", "WEIGHT", "REQUESTS", "2XX", "4XX", "5XX",
+               "FAILURES", "ERRORS", "ACTIVE", "P50", "P99"});
   for (const nlohmann::json& service : status["services"]) {
     const std::string name =
         service["name"].get<std::string>() + (service.value("panic", false) ? " (panic)" : "");
     for (const nlohmann::json& instance : service["instances"]) {
-      const nlohmann::json& responses = instance["responses"];
+      static const nlohmann::json kNone = nlohmann::json::object();
+      const nlohmann::json& responses =
+          instance.contains("responses") && instance["responses"].is_object()
+              ? instance["responses"]
+              : kNone;
       table.add_row({name, service["balance"].get<std::string>(),
-                     instance["address"].get<std::string>(), count(instance, "weight"),
-                     health_of(instance), count(instance, "requests"), count(responses, "2xx"),
-                     count(responses, "4xx"), count(responses, "5xx"), count(instance, "failures"),
-                     count(instance, "active")});
+                     instance["address"].get<std::string>(), state_of(instance),
+                     count(instance, "weight"), count(instance, "requests"),
+                     count(responses, "2xx"), count(responses, "4xx"), count(responses, "5xx"),
+                     count(instance, "failures"), figure(instance, "error_rate", "%.1f%%", 100.0),
+                     count(instance, "active"), figure(instance, "p50_ms", "%.1fms"),
+                     figure(instance, "p99_ms", "%.1fms")});
     }
   }
   print(table.render());

@@ -195,6 +195,7 @@ constexpr std::array<std::string_view, 2> kAcceptBalances{"kernel", "exact"};
 constexpr std::array<std::string_view, 6> kLogLevels{"trace", "debug", "info",
                                                      "warn",  "error", "off"};
 constexpr std::array<std::string_view, 2> kAccessLogFormats{"json", "text"};
+constexpr std::array<std::string_view, 2> kLogFormats{"text", "json"};
 
 struct TimeoutField {
   std::string_view name;
@@ -677,6 +678,22 @@ void parse_access_log(const YAML::Node& node, const std::string& path, AccessLog
   if (const auto format = node["format"]) log.format = read_string(format, child(path, "format"));
 }
 
+// `log: {level, format}`; `log_level` at the top level is the older spelling of log.level.
+void parse_log(const YAML::Node& node, const std::string& path, bool has_log_level,
+               Config& config) {
+  if (!open_map(node, path)) return;
+  check_keys(node, path, {"level", "format"});
+  if (const auto level = node["level"]) {
+    if (has_log_level) fail(child(path, "level"), "also given as log_level; keep one of them");
+    config.log_level = read_string(level, child(path, "level"));
+    check_log_level(child(path, "level"), config.log_level);
+  }
+  if (const auto format = node["format"]) {
+    config.log_format = read_string(format, child(path, "format"));
+    check_log_format(child(path, "format"), config.log_format);
+  }
+}
+
 void parse_endpoints(const YAML::Node& node, const std::string& path, EndpointsConfig& endpoints) {
   if (!open_map(node, path)) return;
   check_keys(node, path, {"health_path", "status_path"});
@@ -741,10 +758,10 @@ Config parse_root(const YAML::Node& root, const std::string& source) {
   if (root.IsNull()) return config;  // an empty file: all defaults
   if (!root.IsMap()) fail(source, "expected a map of settings at the top level");
   check_keys(root, "", source,
-             std::initializer_list<std::string_view>{"listen", "threads", "accept_balance",
-                                                     "log_level", "services", "routes", "timeouts",
-                                                     "limits", "access_log", "endpoints", "admin",
-                                                     "registry", "trusted_proxies"});
+             std::initializer_list<std::string_view>{
+                 "listen", "threads", "accept_balance", "log_level", "log", "services", "routes",
+                 "timeouts", "limits", "access_log", "endpoints", "admin", "registry",
+                 "trusted_proxies"});
   if (const auto listen = root["listen"]) {
     config.listen = parse_endpoint("listen", read_string(listen, "listen"));
   }
@@ -755,6 +772,7 @@ Config parse_root(const YAML::Node& root, const std::string& source) {
     config.accept_balance = read_string(balance, "accept_balance");
   }
   if (const auto level = root["log_level"]) config.log_level = read_string(level, "log_level");
+  parse_log(root["log"], "log", static_cast<bool>(root["log_level"]), config);
   config.services = read_list(root["services"], "services", parse_service);
   config.routes = read_list(root["routes"], "routes", parse_route);
   parse_timeouts(root["timeouts"], "timeouts", config.timeouts);
@@ -1109,11 +1127,20 @@ void validate_registry(const RegistryConfig& registry) {
          format_duration(registry.deregister_after) + " is out of range 1s-24h");
   }
 }
+void check_log_level(const std::string& key, const std::string& level) {
+  check_one_of(key, level, kLogLevels, "log level");
+}
+
+void check_log_format(const std::string& key, const std::string& format) {
+  check_one_of(key, format, kLogFormats, "log format");
+}
+
 void validate(const Config& config) {
   if (config.listen.host.empty()) fail("listen", "host must not be empty");
   validate_registry(config.registry);
   check_range("threads", config.threads, kThreadsRange);
-  check_one_of("log_level", config.log_level, kLogLevels, "log level");
+  check_log_level("log_level", config.log_level);
+  check_log_format("log.format", config.log_format);
   check_one_of("accept_balance", config.accept_balance, kAcceptBalances, "accept balance");
   validate_services(config.services);
   validate_routes(config.routes, config.services);

@@ -264,7 +264,10 @@ struct Config {
   Limits limits;
   AccessLogConfig access_log;
   EndpointsConfig endpoints;
+  // `log: {level, format}` (`log_level` is the older spelling of log.level): trace, debug,
+  // info, warn, error, off; and text (one human line) or json (one object per line).
   std::string log_level = "info";
+  std::string log_format = "text";
   // Peers whose X-Forwarded-For is believed for the client address (ip_hash): addresses or CIDRs.
   // Top level because it describes the network in front of the proxy, not any one service.
   std::vector<std::string> trusted_proxies;
@@ -289,6 +292,11 @@ HashKey parse_hash_key(const std::string& key, const std::string& text);
 // When no routes are given and exactly one service exists, sends every request ("/") to it.
 // parse_yaml calls it; call it too on a Config assembled by hand (the quick command-line flags).
 void add_default_route(Config& config);
+
+// log.level ("trace" ... "off") and log.format ("text", "json"), for values from flags too.
+// Throw ConfigError(key, ...).
+void check_log_level(const std::string& key, const std::string& level);
+void check_log_format(const std::string& key, const std::string& format);
 
 // Checks cross-references and ranges of an assembled Config (routes name existing services,
 // weights 1-1000, unique service names, ...). Throws ConfigError.

@@ -8,6 +8,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "core/log_event.hpp"
 #include "health/http_probe.hpp"
 
 namespace sb::health {
@@ -122,14 +123,16 @@ Task<void> ActiveChecker::check(std::shared_ptr<Entry> entry) {
   switch (entry->state.record(passed, entry->check.rise, entry->check.fall)) {
     case RiseFall::Change::kWentDown:
       instance->set_check_down(true);
-      spdlog::warn("instance {} of service {} failed {} active check(s) in a row ({}): down",
-                   entry->label, entry->service, entry->check.fall,
-                   result.status != 0 ? "answered " + std::to_string(result.status) : result.error);
+      log_event(spdlog::level::warn, {"check_down", entry->service, entry->label},
+                "instance {} of service {} failed {} active check(s) in a row ({}): down",
+                entry->label, entry->service, entry->check.fall,
+                result.status != 0 ? "answered " + std::to_string(result.status) : result.error);
       break;
     case RiseFall::Change::kCameUp:
       instance->set_check_down(false);
-      spdlog::info("instance {} of service {} passed {} active check(s) in a row: up", entry->label,
-                   entry->service, entry->check.rise);
+      log_event(spdlog::level::info, {"check_up", entry->service, entry->label},
+                "instance {} of service {} passed {} active check(s) in a row: up", entry->label,
+                entry->service, entry->check.rise);
       break;
     case RiseFall::Change::kNone:
       break;

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string_view>
 
 #include "upstream/instance.hpp"
 
@@ -22,9 +23,11 @@ struct Eligibility {
 };
 
 // Worker thread, once per request: sets excluded[i] for the instances that are down. `excluded`
-// has one entry per instance and comes in all false.
+// has one entry per instance and comes in all false. An instance found back from a passive-down
+// period or an ejection is logged here, once, naming `service`: the first request after the
+// period notices, so the line comes when traffic does.
 Eligibility exclude_unhealthy(std::span<const std::shared_ptr<upstream::Instance>> instances,
                               std::span<bool> excluded, CoarseClock::time_point now,
-                              uint32_t panic_threshold_percent);
+                              uint32_t panic_threshold_percent, std::string_view service = {});
 
 }  // namespace sb::health

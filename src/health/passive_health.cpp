@@ -1,3 +1,4 @@
+// nginx-style passive health of one instance (see passive_health.hpp).
 #include "health/passive_health.hpp"
 
 namespace sb::health {
@@ -19,6 +20,7 @@ bool PassiveHealth::record_failure(Clock::time_point now, const PassivePolicy& p
   fails_.store(0, std::memory_order_relaxed);
   const bool was_up = !down(now);
   down_until_.store(t + window, std::memory_order_relaxed);
+  if (was_up) out_.store(true, std::memory_order_relaxed);
   return was_up;
 }
 

@@ -25,6 +25,12 @@ class PassiveHealth {
 
   // Any worker thread. Returns true when this failure marked the instance down (for a log line).
   bool record_failure(Clock::time_point now, const PassivePolicy& policy);
+  // Any worker: true for exactly one caller once a down period has ended, or its mark was reset
+  // (to log that the instance is back).
+  bool take_return(Clock::time_point now) {
+    if (!out_.load(std::memory_order_relaxed) || down(now)) return false;
+    return out_.exchange(false, std::memory_order_relaxed);
+  }
   // Any worker thread: a response came back (whatever its status, unless it counts as failure).
   void record_success() {
     if (fails_.load(std::memory_order_relaxed) != 0) fails_.store(0, std::memory_order_relaxed);
@@ -46,6 +52,7 @@ class PassiveHealth {
   std::atomic<uint32_t> fails_{0};
   std::atomic<Clock::rep> window_start_{0};  // the first failure of the current window
   std::atomic<Clock::rep> down_until_{0};
+  std::atomic<bool> out_{false};  // marked down and its return not yet logged
 };
 
 }  // namespace sb::health

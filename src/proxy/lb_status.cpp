@@ -1,9 +1,12 @@
+// /lb-status: the listener's connection figures, and per service and instance the status view
+// the dashboard and /metrics share (proxy/instance_status.hpp).
 #include "proxy/lb_status.hpp"
 
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 
+#include "proxy/instance_status.hpp"
 #include "proxy/server.hpp"
 #include "proxy/worker_totals.hpp"
 
@@ -46,38 +49,8 @@ std::string status_json(const Server& server) {
   doc["workers"] = std::move(workers);
   nlohmann::json services = nlohmann::json::array();
   const auto snapshot = server.snapshot();
-  for (const auto& service_ptr : snapshot->services) {
-    const Service& service = *service_ptr;
-    nlohmann::json instances = nlohmann::json::array();
-    for (const auto& instance : service.instances) {
-      instances.push_back({{"address", instance->label()},
-                           {"weight", instance->weight()},
-                           {"requests", instance->requests()},
-                           {"failures", instance->failures()},
-                           {"responses",
-                            {{"1xx", instance->responses(1)},
-                             {"2xx", instance->responses(2)},
-                             {"3xx", instance->responses(3)},
-                             {"4xx", instance->responses(4)},
-                             {"5xx", instance->responses(5)}}}});
-      if (service.outlier) {
-        instances.back()["ejected"] = instance->outlier().ejected(CoarseClock::now());
-        instances.back()["ejections"] = instance->outlier().ejections();
-      }
-      if (service.health.check) {
-        instances.back()["check"] = instance->check_down() ? "down" : "up";
-      }
-      // Only where the algorithm counts requests in flight; elsewhere a 0 would be a lie.
-      if (service.needs.active_requests) instances.back()["active"] = instance->active_requests();
-    }
-    services.push_back({{"name", service.name},
-                        {"balance", service.balance},
-                        {"panic", service.panic.load(std::memory_order_relaxed)},
-                        {"instances", std::move(instances)}});
-    if (service.limits.max_conns != 0) {
-      services.back()["max_conns"] = service.limits.max_conns;
-      services.back()["queued"] = service.queue.waiting();
-    }
+  for (const ServiceStatus& service : collect_status(*snapshot, CoarseClock::now())) {
+    services.push_back(to_json(service));
   }
   doc["services"] = std::move(services);
   return doc.dump() + "\n";

@@ -1,4 +1,5 @@
-// The /lb-status endpoint: nginx stub_status-compatible text, or JSON with per-instance counts.
+// The /lb-status endpoint: nginx stub_status-compatible text, or JSON with the connection figures
+// and, per service and instance, the same view as the dashboard (proxy/instance_status.hpp).
 #pragma once
 
 #include <string>

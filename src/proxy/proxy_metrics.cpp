@@ -2,8 +2,10 @@
 
 #include <array>
 #include <string>
+#include <vector>
 
 #include "core/coarse_clock.hpp"
+#include "proxy/instance_status.hpp"
 #include "proxy/server.hpp"
 #include "proxy/worker_totals.hpp"
 
@@ -28,75 +30,101 @@ void write_proxy_metrics(metrics::Exposition& out, const Server& server) {
              "Retries the retry budget refused.");
   out.sample("switchboard_retries_over_budget_total", t.retries_over_budget);
 
+  // Per instance: the status view /lb-status and the dashboard show (proxy/instance_status.hpp),
+  // so the three agree on which instances there are, their state and their figures.
   const auto snapshot = server.snapshot();
-  const auto now = CoarseClock::now();
+  const std::vector<ServiceStatus> status = collect_status(*snapshot, CoarseClock::now());
+  // Instances the proxy holds figures for (all but registered addresses that did not resolve).
   const auto each_instance = [&](auto&& write) {
-    for (const auto& service : snapshot->services) {
-      for (const auto& instance : service->instances) write(*service, *instance);
+    for (const ServiceStatus& service : status) {
+      for (const InstanceStatus& instance : service.instances) {
+        if (instance.has_figures()) write(*service.service, instance);
+      }
     }
   };
   out.family("switchboard_service_panic", "gauge",
              "1 while the service balances over every instance because too few are healthy.");
-  for (const auto& service : snapshot->services) {
-    out.sample("switchboard_service_panic", {{"service", service->name}},
-               uint64_t{service->panic.load(std::memory_order_relaxed)});
+  for (const ServiceStatus& service : status) {
+    out.sample("switchboard_service_panic", {{"service", service.service->name}},
+               uint64_t{service.panic});
+  }
+  out.family("switchboard_upstream_state", "gauge",
+             "1 for the instance's state (passing, critical, draining, ejected, down), 0 for the "
+             "others; as /lb-status and the dashboard show it.");
+  for (const ServiceStatus& service : status) {
+    for (const InstanceStatus& i : service.instances) {
+      for (const std::string_view state : kInstanceStates) {
+        out.sample(
+            "switchboard_upstream_state",
+            {{"service", service.service->name}, {"instance", i.member->address}, {"state", state}},
+            uint64_t{state == i.state});
+      }
+    }
   }
   out.family("switchboard_upstream_requests_total", "counter",
              "Attempts sent to the instance (retries included).");
-  each_instance([&](const Service& s, const upstream::Instance& i) {
+  each_instance([&](const Service& s, const InstanceStatus& i) {
     out.sample("switchboard_upstream_requests_total",
-               {{"service", s.name}, {"instance", i.label()}}, i.requests());
+               {{"service", s.name}, {"instance", i.member->address}}, i.requests);
+  });
+  out.family("switchboard_upstream_retries_total", "counter",
+             "Attempts sent to the instance that retried a request failed on another one (of "
+             "switchboard_upstream_requests_total).");
+  each_instance([&](const Service& s, const InstanceStatus& i) {
+    out.sample("switchboard_upstream_retries_total",
+               {{"service", s.name}, {"instance", i.member->address}}, i.retries);
   });
   out.family("switchboard_upstream_responses_total", "counter",
              "Response heads received from the instance, by status class.");
   static constexpr std::array<std::string_view, 5> kClasses{"1xx", "2xx", "3xx", "4xx", "5xx"};
-  each_instance([&](const Service& s, const upstream::Instance& i) {
-    for (int c = 1; c <= 5; ++c) {
+  each_instance([&](const Service& s, const InstanceStatus& i) {
+    for (size_t c = 0; c < kClasses.size(); ++c) {
       out.sample("switchboard_upstream_responses_total",
-                 {{"service", s.name}, {"instance", i.label()}, {"code", kClasses[c - 1]}},
-                 i.responses(c));
+                 {{"service", s.name}, {"instance", i.member->address}, {"code", kClasses[c]}},
+                 i.responses[c]);
     }
   });
   out.family("switchboard_upstream_response_seconds", "histogram",
              "Time from sending a request to the instance to its final response head.");
-  each_instance([&](const Service& s, const upstream::Instance& i) {
-    out.histogram("switchboard_upstream_response_seconds", s.name, i.label(), i.upstream_latency());
+  each_instance([&](const Service& s, const InstanceStatus& i) {
+    out.histogram("switchboard_upstream_response_seconds", s.name, i.member->address,
+                  i.upstream_latency);
   });
   out.family("switchboard_request_duration_seconds", "histogram",
              "Time from a request's head arriving to its response relayed in full, by the "
              "instance that answered.");
-  each_instance([&](const Service& s, const upstream::Instance& i) {
-    out.histogram("switchboard_request_duration_seconds", s.name, i.label(), i.request_latency());
+  each_instance([&](const Service& s, const InstanceStatus& i) {
+    out.histogram("switchboard_request_duration_seconds", s.name, i.member->address,
+                  i.request_latency);
   });
   out.family("switchboard_upstream_failures_total", "counter",
              "Attempts that failed: refused, reset, timed out or a malformed answer.");
-  each_instance([&](const Service& s, const upstream::Instance& i) {
+  each_instance([&](const Service& s, const InstanceStatus& i) {
     out.sample("switchboard_upstream_failures_total",
-               {{"service", s.name}, {"instance", i.label()}}, i.failures());
+               {{"service", s.name}, {"instance", i.member->address}}, i.failures);
   });
   out.family("switchboard_upstream_active_requests", "gauge",
              "Requests and tunnels in flight to the instance (services whose balancing or "
              "max_conns counts them).");
-  each_instance([&](const Service& s, const upstream::Instance& i) {
+  each_instance([&](const Service& s, const InstanceStatus& i) {
     if (!s.needs.active_requests) return;
     out.sample("switchboard_upstream_active_requests",
-               {{"service", s.name}, {"instance", i.label()}},
-               static_cast<uint64_t>(std::max<int64_t>(0, i.active_requests())));
+               {{"service", s.name}, {"instance", i.member->address}},
+               static_cast<uint64_t>(std::max<int64_t>(0, i.active)));
   });
   out.family("switchboard_upstream_healthy", "gauge",
              "1 when no health rule has the instance out: passive health, active checks, "
              "outlier ejection.");
-  each_instance([&](const Service& s, const upstream::Instance& i) {
-    const bool healthy = !i.passive().down(now) && !i.check_down() && !i.outlier().ejected(now);
-    out.sample("switchboard_upstream_healthy", {{"service", s.name}, {"instance", i.label()}},
-               uint64_t{healthy});
+  each_instance([&](const Service& s, const InstanceStatus& i) {
+    out.sample("switchboard_upstream_healthy",
+               {{"service", s.name}, {"instance", i.member->address}}, uint64_t{i.healthy()});
   });
   out.family("switchboard_upstream_ejections", "gauge",
              "The instance's outlier-ejection multiplier (services with outlier detection).");
-  each_instance([&](const Service& s, const upstream::Instance& i) {
+  each_instance([&](const Service& s, const InstanceStatus& i) {
     if (!s.outlier) return;
-    out.sample("switchboard_upstream_ejections", {{"service", s.name}, {"instance", i.label()}},
-               uint64_t{i.outlier().ejections()});
+    out.sample("switchboard_upstream_ejections",
+               {{"service", s.name}, {"instance", i.member->address}}, uint64_t{i.ejections});
   });
 }
 

@@ -10,6 +10,8 @@
 #include <thread>
 
 #include "admin/control_plane.hpp"
+#include "core/log_event.hpp"
+#include "core/log_format.hpp"
 #include "health/active_checker.hpp"
 #include "proxy/proxy_metrics.hpp"
 #include "proxy/reload.hpp"
@@ -159,19 +161,21 @@ Server::ReloadResult Server::reload() {
   try {
     config::Config fresh = reload_source_();
     if (const std::string why = restart_only_change(config_, fresh); !why.empty()) {
-      spdlog::error("config reload rejected, the running config stays: {}", why);
+      log_event(spdlog::level::err, {.event = "config_rejected"},
+                "config reload rejected, the running config stays: {}", why);
       return {false, why};
     }
     builder_->reconfigure(fresh);
     snapshots_.publish(builder_->build());
-    spdlog::set_level(spdlog::level::from_str(fresh.log_level));
+    apply_log_settings(fresh.log_format, fresh.log_level);
     config_ = std::move(fresh);
     const std::string done = "config reloaded: " + std::to_string(config_.services.size()) +
                              " service(s), " + std::to_string(config_.routes.size()) + " route(s)";
-    spdlog::info("{}", done);
+    log_event(spdlog::level::info, {.event = "config_reloaded"}, "{}", done);
     return {true, done};
   } catch (const config::ConfigError& e) {
-    spdlog::error("config reload rejected, the running config stays: {}", e.what());
+    log_event(spdlog::level::err, {.event = "config_rejected"},
+              "config reload rejected, the running config stays: {}", e.what());
     return {false, e.what()};
   }
 }

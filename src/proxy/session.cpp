@@ -8,6 +8,7 @@
 
 #include "balance/ewma.hpp"
 #include "core/clock.hpp"
+#include "core/log_event.hpp"
 #include "health/eligibility.hpp"
 #include "http/error_response.hpp"
 #include "http/header_rewrite.hpp"
@@ -348,15 +349,18 @@ loop::Task<Session::Next> Session::proxy(size_t service_index, std::string_view 
   health_ = &service.health;
   bool any_excluded = false;
   if (service.checks_health()) {
-    const health::Eligibility eligible = health::exclude_unhealthy(
-        service.instances, excluded, CoarseClock::now(), service.health.panic_threshold);
+    const health::Eligibility eligible =
+        health::exclude_unhealthy(service.instances, excluded, CoarseClock::now(),
+                                  service.health.panic_threshold, service.name);
     if (service.panic.load(std::memory_order_relaxed) != eligible.panic &&
         service.panic.exchange(eligible.panic, std::memory_order_relaxed) != eligible.panic) {
       if (eligible.panic) {
-        spdlog::warn("service {} in panic mode: {} of {} instances healthy, using all of them",
-                     service.name, eligible.healthy, service.instances.size());
+        log_event(spdlog::level::warn, {"panic", service.name},
+                  "service {} in panic mode: {} of {} instances healthy, using all of them",
+                  service.name, eligible.healthy, service.instances.size());
       } else {
-        spdlog::info("service {} out of panic mode", service.name);
+        log_event(spdlog::level::info, {"panic_over", service.name}, "service {} out of panic mode",
+                  service.name);
       }
     }
     any_excluded = !eligible.panic && eligible.healthy < service.instances.size();
@@ -419,7 +423,10 @@ loop::Task<Session::Next> Session::proxy(size_t service_index, std::string_view 
       }
       if (needs_.active_requests && service.limits.max_conns == 0) active.assign(*instance_);
       instance_->counters(worker_.index()).requests.add();
-      if (tries_ > 1) worker_.stats().retries.add();
+      if (tries_ > 1) {
+        worker_.stats().retries.add();
+        instance_->counters(worker_.index()).retries.add();
+      }
       if (worker_.access_log().enabled()) {
         AccessRecord::copy(state_->log.upstream, instance_->label());
         ++state_->log.attempts;
@@ -857,8 +864,10 @@ void Session::note_failure(bool timed_out) {
   if ((health_->fail_on & kind) == 0) return;
   if (instance_->passive().record_failure(CoarseClock::now(),
                                           {health_->max_fails, health_->fail_timeout})) {
-    spdlog::warn("instance {} marked down for {} ms: {} failure(s) within fail_timeout",
-                 instance_->label(), health_->fail_timeout.count(), health_->max_fails);
+    log_event(spdlog::level::warn,
+              {"marked_down", service_ ? std::string_view(service_->name) : "", instance_->label()},
+              "instance {} marked down for {} ms: {} failure(s) within fail_timeout",
+              instance_->label(), health_->fail_timeout.count(), health_->max_fails);
   }
 }
 
@@ -875,8 +884,10 @@ void Session::note_response(int status) {
   }
   if (instance_->passive().record_failure(CoarseClock::now(),
                                           {health_->max_fails, health_->fail_timeout})) {
-    spdlog::warn("instance {} marked down for {} ms: answered {}", instance_->label(),
-                 health_->fail_timeout.count(), status);
+    log_event(spdlog::level::warn,
+              {"marked_down", service_ ? std::string_view(service_->name) : "", instance_->label()},
+              "instance {} marked down for {} ms: answered {}", instance_->label(),
+              health_->fail_timeout.count(), status);
   }
 }
 
@@ -891,15 +902,17 @@ void Session::note_outlier(health::Outcome outcome) {
       std::count_if(instances.begin(), instances.end(),
                     [&](const auto& instance) { return instance->outlier().ejected(now); }));
   if (ejected > 0 && (ejected + 1) * 100 > size_t{policy.max_ejection_percent} * instances.size()) {
-    spdlog::info("instance {} of service {} not ejected: {} of {} instances out already",
-                 instance_->label(), service_->name, ejected, instances.size());
+    log_event(spdlog::level::info, {"not_ejected", service_->name, instance_->label()},
+              "instance {} of service {} not ejected: {} of {} instances out already",
+              instance_->label(), service_->name, ejected, instances.size());
     return;
   }
   const auto length = instance_->outlier().eject(now, policy);
-  spdlog::warn("instance {} of service {} ejected for {} ms: {} in a row (ejection {})",
-               instance_->label(), service_->name, length.count(),
-               outcome == health::Outcome::k5xx ? "5xx answers" : "gateway errors",
-               instance_->outlier().ejections());
+  log_event(spdlog::level::warn, {"ejected", service_->name, instance_->label()},
+            "instance {} of service {} ejected for {} ms: {} in a row (ejection {})",
+            instance_->label(), service_->name, length.count(),
+            outcome == health::Outcome::k5xx ? "5xx answers" : "gateway errors",
+            instance_->outlier().ejections());
 }
 
 loop::Task<void> Session::tunnel() {

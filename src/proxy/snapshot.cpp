@@ -21,6 +21,10 @@ Service::Service(std::string name_, std::string balance_,
       outlier(outlier_),
       slow_start(balance == "round_robin" || balance == "least_conn" ? slow_start_
                                                                      : config::Duration::zero()) {
+  members.reserve(instances.size());
+  for (const auto& instance : instances) {
+    members.push_back({instance, instance->label(), instance->weight(), {}, {}, true});
+  }
   balance::Options options;
   options.shared = &shared_;
   if (hash) {

@@ -20,6 +20,20 @@
 
 namespace sb::proxy {
 
+// One instance of a service as an operator sees it, routed or not: the status views
+// (/lb-status, the dashboard, /metrics) list these; the request path never reads them.
+struct Member {
+  // Null for a registered address that did not resolve (the proxy holds no figures for it).
+  std::shared_ptr<upstream::Instance> instance;
+  std::string address;  // "host:port", as the instance's label
+  uint32_t weight = 1;
+  std::string id;  // the registry's id; empty for a static instance
+  // The registry's word for a registered instance: passing, critical or draining; empty for a
+  // static one.
+  std::string registered_state;
+  bool routed = false;  // in `instances`: gets new requests
+};
+
 struct Service {
   // The instances that get new requests (static ones, then registered ones that are passing and
   // not draining); one balancer per worker over them. `hash` is the service's hash: section
@@ -40,6 +54,10 @@ struct Service {
   std::string name;
   std::string balance;
   std::vector<std::shared_ptr<upstream::Instance>> instances;
+  // Every instance of the service for the status views: the routed ones above and the
+  // registered ones held back (critical, draining, unresolved). The constructor lists
+  // `instances` as static members; the snapshot builder replaces that with the full list.
+  std::vector<Member> members;
   // What the session does per request for this service's algorithm (count, time, hash).
   balance::Needs needs;
   config::HashKey hash_key;  // where `hash` takes the key from

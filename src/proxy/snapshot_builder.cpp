@@ -75,6 +75,7 @@ void SnapshotBuilder::reconfigure(const config::Config& config) {
     Entry fresh;
     fresh.registered = std::move(entry.registered);
     fresh.declared_routes = std::move(entry.declared_routes);
+    fresh.ignored_balance = std::move(entry.ignored_balance);  // warned once, not per reload
     entry = std::move(fresh);
   }
   config_order_.clear();
@@ -94,6 +95,11 @@ void SnapshotBuilder::reconfigure(const config::Config& config) {
   std::erase_if(services_, [](const auto& item) {
     return !item.second.in_config && item.second.registered.empty();
   });
+  // A service that left the file but keeps registered instances balances by their meta at once,
+  // not only from its next registry change.
+  for (auto& [name, entry] : services_) {
+    if (!entry.in_config) apply_meta_balance(name, entry);
+  }
   config_ = config;
 }
 
@@ -113,6 +119,24 @@ std::shared_ptr<upstream::Instance> SnapshotBuilder::make_instance(const std::st
   return instance;
 }
 
+void SnapshotBuilder::apply_meta_balance(std::string_view service, Entry& entry) {
+  entry.balance = "round_robin";
+  for (const auto& [id, r] : entry.registered) {
+    const auto meta = r.record.meta.find("balance");
+    if (meta == r.record.meta.end()) continue;
+    if (balance::is_known_algorithm(meta->second) && !balance::needs_of(meta->second).request_key) {
+      entry.balance = meta->second;
+    } else if (meta->second != entry.ignored_balance) {
+      spdlog::warn(
+          "service {}: meta balance '{}' of instance {} ignored (unknown, or needs "
+          "config); balancing by round_robin",
+          service, meta->second, id);
+      entry.ignored_balance = meta->second;
+    }
+    break;
+  }
+}
+
 void SnapshotBuilder::set_registered(std::string_view service,
                                      std::span<const registry::InstanceView> instances) {
   auto it = services_.find(service);
@@ -125,6 +149,7 @@ void SnapshotBuilder::set_registered(std::string_view service,
   for (const registry::InstanceView& view : instances) {
     Registered r;
     r.record = view.record;
+    r.state = view.state;
     r.routable = view.state == registry::InstanceState::kPassing;
     // An instance whose address, port and weight are unchanged keeps its Instance object, and
     // with it its counters and its pooled upstream connections.
@@ -139,26 +164,7 @@ void SnapshotBuilder::set_registered(std::string_view service,
     next.emplace(view.record.id, std::move(r));
   }
   entry.registered = std::move(next);
-  if (!entry.in_config) {
-    // A registered-only service balances as its instances' meta "balance" says (the first, by
-    // id, that names one) when that algorithm needs no config (hash needs a key); else round robin.
-    entry.balance = "round_robin";
-    for (const auto& [id, r] : entry.registered) {
-      const auto meta = r.record.meta.find("balance");
-      if (meta == r.record.meta.end()) continue;
-      if (balance::is_known_algorithm(meta->second) &&
-          !balance::needs_of(meta->second).request_key) {
-        entry.balance = meta->second;
-      } else if (meta->second != entry.ignored_balance) {
-        spdlog::warn(
-            "service {}: meta balance '{}' of instance {} ignored (unknown, or needs "
-            "config); balancing by round_robin",
-            service, meta->second, id);
-        entry.ignored_balance = meta->second;
-      }
-      break;
-    }
-  }
+  if (!entry.in_config) apply_meta_balance(service, entry);
   entry.declared_routes.clear();
   for (const auto& [id, r] : entry.registered) {
     for (const registry::RouteDecl& decl : r.record.routes) {
@@ -189,9 +195,24 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::build() {
       for (const auto& [id, r] : entry.registered) {
         if (r.routable && r.instance) instances.push_back(r.instance);
       }
-      entry.built = std::make_shared<const Service>(name, entry.balance, std::move(instances),
-                                                    workers_, entry.hash, entry.health, entry.retry,
-                                                    entry.limits, entry.outlier, entry.slow_start);
+      auto service = std::make_shared<Service>(name, entry.balance, std::move(instances), workers_,
+                                               entry.hash, entry.health, entry.retry, entry.limits,
+                                               entry.outlier, entry.slow_start);
+      // The constructor listed the static instances (and the routed registered ones) as
+      // static: the registered ones, routed or held back, take their registry id and state.
+      service->members.resize(entry.static_instances.size());
+      for (const auto& [id, r] : entry.registered) {
+        Member m;
+        m.instance = r.instance;
+        m.address = r.instance ? r.instance->label()
+                               : r.record.address + ":" + std::to_string(r.record.port);
+        m.weight = r.record.weight;
+        m.id = id;
+        m.registered_state = registry::to_string(r.state);
+        m.routed = r.routable && r.instance;
+        service->members.push_back(std::move(m));
+      }
+      entry.built = std::move(service);
     }
     entry.index = snapshot->services.size();
     snapshot->services.push_back(entry.built);

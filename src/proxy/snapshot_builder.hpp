@@ -42,6 +42,7 @@ class SnapshotBuilder {
  private:
   struct Registered {
     registry::InstanceRecord record;
+    registry::InstanceState state = registry::InstanceState::kPassing;
     bool routable = false;                         // passing and not draining
     std::shared_ptr<upstream::Instance> instance;  // null if the address did not resolve
   };
@@ -64,6 +65,9 @@ class SnapshotBuilder {
     size_t index = 0;                      // in the snapshot being built
   };
 
+  // A registered-only service balances as its instances' meta "balance" says (the first, by id,
+  // that names one) when that algorithm needs no config (hash needs a key); else round robin.
+  static void apply_meta_balance(std::string_view service, Entry& entry);
   std::shared_ptr<upstream::Instance> make_instance(const std::string& host, uint16_t port,
                                                     uint32_t weight);
 

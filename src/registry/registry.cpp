@@ -8,7 +8,20 @@
 #include <stdexcept>
 #include <utility>
 
+#include "core/log_event.hpp"
+
 namespace sb::registry {
+
+namespace {
+
+// "host:port" as the proxy labels instances, so a registry line and a proxy line about the same
+// instance carry the same `instance` field.
+std::string address_of(const InstanceRecord& record) {
+  const bool v6 = record.address.find(':') != std::string::npos;
+  return (v6 ? "[" + record.address + "]" : record.address) + ":" + std::to_string(record.port);
+}
+
+}  // namespace
 
 std::string_view to_string(InstanceState state) {
   switch (state) {
@@ -77,8 +90,9 @@ Result Registry::upsert(const InstanceRecord& record) {
       service_it = services_.emplace(record.service, Instances{}).first;
     }
     service_it->second.emplace(record.id, std::move(instance));
-    spdlog::info("registry: {}/{} registered at {}:{}", record.service, record.id, record.address,
-                 record.port);
+    log_event(spdlog::level::info, {"registered", record.service, address_of(record), record.id},
+              "registry: {}/{} registered at {}:{}", record.service, record.id, record.address,
+              record.port);
     bump(record.service);
     notify(record.service);
     return Result::kCreated;
@@ -89,8 +103,9 @@ Result Registry::upsert(const InstanceRecord& record) {
   existing->last_heartbeat = now;
   existing->health = Health::kPassing;
   if (changed) {
-    spdlog::info("registry: {}/{} updated ({}:{}, passing)", record.service, record.id,
-                 record.address, record.port);
+    log_event(spdlog::level::info, {"updated", record.service, address_of(record), record.id},
+              "registry: {}/{} updated ({}:{}, passing)", record.service, record.id, record.address,
+              record.port);
     bump(record.service);
     notify(record.service);
   }
@@ -104,7 +119,8 @@ Result Registry::heartbeat(std::string_view service, std::string_view id) {
   instance->last_heartbeat = clock_.now();
   if (instance->health == Health::kCritical) {
     instance->health = Health::kPassing;
-    spdlog::info("registry: {}/{} passing again (heartbeat)", service, id);
+    log_event(spdlog::level::info, {"passing", service, address_of(instance->record), id},
+              "registry: {}/{} passing again (heartbeat)", service, id);
     bump(service);
     notify(service);
   }
@@ -130,7 +146,9 @@ Result Registry::set_draining(std::string_view service, std::string_view id, boo
     store().put(stored);
   }
   instance->record.draining = draining;
-  spdlog::info("registry: {}/{} {}", service, id, draining ? "draining" : "undrained");
+  log_event(spdlog::level::info,
+            {draining ? "drained" : "undrained", service, address_of(instance->record), id},
+            "registry: {}/{} {}", service, id, draining ? "draining" : "undrained");
   bump(service);
   notify(service);
   return Result::kOk;
@@ -144,7 +162,8 @@ Result Registry::deregister(std::string_view service, std::string_view id) {
   store().erase(service, id);  // may throw: memory unchanged; false (already gone) is fine
   // `service` may point into the entry erased below: keep a copy of the name.
   const std::string name(service);
-  spdlog::info("registry: {}/{} deregistered", name, id);
+  log_event(spdlog::level::info, {"deregistered", name, address_of(instance_it->second.record), id},
+            "registry: {}/{} deregistered", name, id);
   service_it->second.erase(instance_it);
   if (service_it->second.empty()) services_.erase(service_it);
   bump(name);
@@ -172,8 +191,10 @@ void Registry::tick() {
           now - instance.last_heartbeat > *instance.record.ttl) {
         instance.health = Health::kCritical;
         instance.critical_since = instance.last_heartbeat + *instance.record.ttl;
-        spdlog::warn("registry: {}/{} critical: no heartbeat within its ttl", service,
-                     instance_it->first);
+        log_event(spdlog::level::warn,
+                  {"critical", service, address_of(instance.record), instance_it->first},
+                  "registry: {}/{} critical: no heartbeat within its ttl", service,
+                  instance_it->first);
         bump(service);
         service_changed = true;
       }
@@ -186,8 +207,10 @@ void Registry::tick() {
           ++instance_it;
           continue;
         }
-        spdlog::warn("registry: {}/{} deregistered after {} ms critical", service,
-                     instance_it->first, deregister_after_.count());
+        log_event(spdlog::level::warn,
+                  {"expired", service, address_of(instance.record), instance_it->first},
+                  "registry: {}/{} deregistered after {} ms critical", service, instance_it->first,
+                  deregister_after_.count());
         instance_it = instances.erase(instance_it);
         bump(service);
         service_changed = true;

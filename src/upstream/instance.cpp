@@ -31,6 +31,12 @@ uint64_t Instance::failures() const {
   return sum;
 }
 
+uint64_t Instance::retries() const {
+  uint64_t sum = 0;
+  for (unsigned w = 0; w < workers_; ++w) sum += counters_[w].retries.get();
+  return sum;
+}
+
 metrics::LatencyTotals Instance::upstream_latency() const {
   metrics::LatencyTotals totals;
   for (unsigned w = 0; w < workers_; ++w) totals.add(counters_[w].upstream_latency);

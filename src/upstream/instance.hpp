@@ -22,8 +22,9 @@ struct alignas(64) InstanceCounters {
   SingleWriterCounter requests;
   std::array<SingleWriterCounter, 5> responses;  // 1xx..5xx
   SingleWriterCounter failures;                  // connect errors, resets, timeouts, garbage
-  metrics::LatencyHistogram upstream_latency;    // request sent -> final response head
-  metrics::LatencyHistogram request_latency;     // request head read -> response relayed
+  SingleWriterCounter retries;  // of `requests`: attempts that retried one failed elsewhere
+  metrics::LatencyHistogram upstream_latency;  // request sent -> final response head
+  metrics::LatencyHistogram request_latency;   // request head read -> response relayed
 };
 
 class Instance {
@@ -85,6 +86,7 @@ class Instance {
   uint64_t requests() const;
   uint64_t responses(int status_class) const;  // 1..5
   uint64_t failures() const;
+  uint64_t retries() const;
   metrics::LatencyTotals upstream_latency() const;
   metrics::LatencyTotals request_latency() const;
 

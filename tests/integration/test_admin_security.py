@@ -54,6 +54,39 @@ def test_writes_need_the_token_and_401_changes_nothing(switchboard):
     api.close()
 
 
+def test_reload_and_deregister_need_the_token_and_401_changes_nothing(switchboard):
+    sb = switchboard(config=secured_config(), admin="0.0.0.0:0")
+    api = AdminApi(sb.admin_port)
+    assert registration(api, auth())[0] in (200, 201)
+    sb.config_path.write_text(sb.config_path.read_text().replace('"static"', '"renamed"'))
+    for method, path in (("POST", "/v1/admin/reload"),
+                         ("DELETE", "/v1/services/web/instances/w1"),
+                         ("POST", "/v1/services/web/instances/w1/undrain")):
+        status, headers, _ = api.call(method, path, headers=auth("wrong-token-0123456789"))
+        assert status == 401 and headers["www-authenticate"].startswith("Bearer"), (method, path)
+    assert "config reload" not in sb.stderr()
+    status, _, body = api.call("GET", "/v1/services/web", headers=auth())
+    assert status == 200 and [i["id"] for i in body["instances"]] == ["w1"]
+    status, _, body = api.call("GET", "/v1/dashboard", headers=auth())
+    assert [s["name"] for s in body["services"]] == ["static", "web"]  # not reloaded
+    assert api.call("POST", "/v1/admin/reload", headers=auth())[0] == 200
+    status, _, body = api.call("GET", "/v1/dashboard", headers=auth())
+    assert [s["name"] for s in body["services"]] == ["renamed", "web"]
+    api.close()
+
+
+def test_dashboard_page_opens_without_the_token_but_its_data_needs_it(switchboard):
+    sb = switchboard(config=secured_config(), admin="0.0.0.0:0")
+    api = AdminApi(sb.admin_port)
+    status, headers, _ = api.call("GET", "/")
+    assert status == 200 and headers["content-type"].startswith("text/html")
+    for path in ("/v1/dashboard", "/metrics"):
+        assert api.call("GET", path)[0] == 401, path
+        assert api.call("GET", path, headers=auth())[0] == 200, path
+    assert api.call("POST", "/")[0] == 401  # only reading the page is open
+    api.close()
+
+
 def test_open_reads_answer_gets_without_the_token(switchboard):
     sb = switchboard(config=secured_config(open_reads=True), admin="0.0.0.0:0")
     api = AdminApi(sb.admin_port)

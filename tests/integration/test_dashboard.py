@@ -136,3 +136,46 @@ def test_dashboard_shows_instances_and_drains_one(switchboard, nginx_backends, t
     assert api.instances("web")["w0"]["state"] == "draining"
     assert screenshot.stat().st_size > 10_000
     api.close()
+
+
+def test_dashboard_with_an_admin_token(switchboard, nginx_backends, tmp_path):
+    """A secured admin API: the page opens without the token (a browser sends none when it
+    navigates), says it needs one, and with the token typed in shows the instances and drains."""
+    token = "dashboard-token-0123456789"
+    nginx = nginx_backends(1)
+    sb = switchboard(config=make_config([], admin={"token": token}))
+    api = AdminApi(sb.admin_port)
+    host, port = nginx.addrs[0].split(":")
+    auth = {"Authorization": f"Bearer {token}"}
+    assert api.call("PUT", "/v1/services/web/instances/w0",
+                    {"address": host, "port": int(port)}, headers=auth)[0] in (200, 201)
+    browser = Browser(f"{sb.admin_url}/", tmp_path / "chromium-profile")
+
+    async def drive():
+        async with websockets.connect(browser.page_socket(), max_size=None) as socket:
+            page = Page(socket)
+            await page.send("Runtime.enable")
+            await page.send("Log.enable")
+            await page.send("Page.reload")
+            await page.until("document.getElementById('status').textContent.includes("
+                             "'401: type the admin token')")
+            await page.evaluate(f"document.getElementById('token').value = '{token}'")
+            rows = await page.until(
+                "document.querySelectorAll('tr[data-instance]').length >= 1 && "
+                "[...document.querySelectorAll('tr[data-instance]')].map(r => r.dataset.instance)")
+            await page.evaluate(
+                "document.querySelector('button[data-action=\"drain:web/w0\"]').click()")
+            await page.until(
+                "document.querySelector('button[data-action=\"undrain:web/w0\"]') !== null")
+            return rows, page.errors
+
+    try:
+        rows, errors = asyncio.run(drive())
+    finally:
+        browser.close()
+    assert rows == [nginx.addrs[0]]
+    # The only errors are the data polls refused before the token was typed in.
+    assert all("401" in str(e) for e in errors), errors
+    status, _, body = api.call("GET", "/v1/services/web", headers=auth)
+    assert status == 200 and body["instances"][0]["state"] == "draining"
+    api.close()

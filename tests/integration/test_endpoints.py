@@ -1,10 +1,12 @@
 """Built-in endpoints on the proxy listener: /lb-health, and /lb-status as nginx stub_status text
-or JSON with per-instance request and response counts. Paths come from endpoints.* in the config."""
+or JSON with the per-instance view the dashboard and /metrics share (state, counts, error rate,
+latency quantiles). Paths come from endpoints.* in the config."""
 
 import json
 import re
+import urllib.request
 
-from harness import make_config, proxy_for, service, wait_until
+from harness import AdminApi, make_config, proxy_for, service, wait_until
 from rawhttp import RawConn, request
 
 STUB_RE = re.compile(
@@ -141,3 +143,75 @@ def test_endpoint_paths_are_configurable(nginx_backends, switchboard):
     for path in ("/lb-health", "/lb-status"):
         r = request(sb.port, path=path)
         assert r.status == 200 and r.body == b"backend-0\n", path
+
+
+def admin_get(sb, path):
+    with urllib.request.urlopen(f"{sb.admin_url}{path}", timeout=10) as resp:
+        return resp.read().decode()
+
+
+def metric(text, name, **labels):
+    for line in text.splitlines():
+        m = re.fullmatch(r"(\w+)\{(.*)\} (\S+)", line)
+        if m and m.group(1) == name and dict(re.findall(r'(\w+)="([^"]*)"', m.group(2))) == labels:
+            return float(m.group(3))
+    raise AssertionError(f"no sample {name} {labels}")
+
+
+def test_status_json_is_the_dashboards_view_and_metrics_agree(nginx_backends, switchboard):
+    nb = nginx_backends(3)
+    sb = switchboard(config=make_config([service("web", nb.addrs[:1])]))
+    api = AdminApi(sb.admin_port)
+    for i, addr in enumerate(nb.addrs[1:]):
+        host, port = addr.split(":")
+        assert api.register("web", f"w{i}", host, int(port))[0] in (200, 201)
+    with RawConn(sb.port) as c:
+        for _ in range(6):
+            assert c.request(path="/").status == 200
+        for _ in range(3):
+            assert c.request(path="/500").status == 500
+    assert api.call("POST", "/v1/services/web/instances/w1/drain")[0] == 200
+    api.close()
+
+    st = status_json(sb.port)
+    (svc,) = st["services"]
+    assert svc["balance"] == "round_robin" and svc["panic"] is False
+    by_addr = {i["address"]: i for i in svc["instances"]}
+    assert set(by_addr) == set(nb.addrs)  # the drained one is listed, not routed
+    static, w0, w1 = (by_addr[a] for a in nb.addrs)
+    assert static["id"] is None and w0["id"] == "w0" and w1["id"] == "w1"
+    assert [i["state"] for i in (static, w0, w1)] == ["passing", "passing", "draining"]
+    assert [i["routed"] for i in (static, w0, w1)] == [True, True, False]
+    for inst in (static, w0, w1):  # 9 requests in turn over three: 2 x 200 and 1 x 500 each
+        assert inst["weight"] == 1
+        assert inst["requests"] == 3, inst
+        assert inst["responses"] == {"1xx": 0, "2xx": 2, "3xx": 0, "4xx": 0, "5xx": 1}, inst
+        assert inst["errors"] == 1 and abs(inst["error_rate"] - 1 / 3) < 1e-9, inst
+        assert 0 < inst["p50_ms"] <= inst["p99_ms"] < 1000, inst
+        assert "active" not in inst  # round robin counts nothing in flight
+
+    # The dashboard's JSON shows the very same services and instances (nothing moved between).
+    dashboard = json.loads(admin_get(sb, "/v1/dashboard"))
+    assert dashboard["services"] == st["services"]
+
+    # And /metrics says the same of each instance.
+    text = admin_get(sb, "/metrics")
+    for inst in (static, w0, w1):
+        labels = {"service": "web", "instance": inst["address"]}
+        assert metric(text, "switchboard_upstream_requests_total", **labels) == inst["requests"]
+        assert metric(text, "switchboard_upstream_retries_total", **labels) == inst["retries"] == 0
+        assert metric(text, "switchboard_upstream_responses_total", code="5xx", **labels) == 1
+        for state in ("passing", "critical", "draining", "ejected", "down"):
+            assert metric(text, "switchboard_upstream_state", state=state, **labels) == \
+                (1 if state == inst["state"] else 0), (inst["address"], state)
+
+
+def test_status_json_active_count_where_the_algorithm_counts(nginx_backends, switchboard):
+    nb = nginx_backends(2)
+    sb = switchboard(config=make_config([service("web", nb.addrs, balance="least_conn")]))
+    assert request(sb.port).status == 200
+    (svc,) = status_json(sb.port)["services"]
+    assert [i["active"] for i in svc["instances"]] == [0, 0]
+    # No request yet on the second instance: no latency to quote, no error rate.
+    idle = next(i for i in svc["instances"] if i["requests"] == 0)
+    assert idle["p50_ms"] is None and idle["p99_ms"] is None and idle["error_rate"] is None

@@ -336,10 +336,13 @@ def test_drain_under_load_fails_no_request(switchboard, nginx_backends):
         host, port = addr.split(":")
         api.register("web", f"w{i}", host, int(port), routes=[{"path_prefix": "/"}])
 
-    def served_by(addr):
+    def instance(addr):
         status = json.loads(request(sb.port, path="/lb-status?format=json").body)
         svc = next(s for s in status["services"] if s["name"] == "web")
-        return next((i["requests"] for i in svc["instances"] if i["address"] == addr), None)
+        return next(i for i in svc["instances"] if i["address"] == addr)
+
+    def served_by(addr):
+        return instance(addr)["requests"]
 
     wrk = subprocess.Popen(["wrk", "-t1", "-c16", "-d3s", f"http://127.0.0.1:{sb.port}/"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -347,11 +350,15 @@ def test_drain_under_load_fails_no_request(switchboard, nginx_backends):
         wait_until(lambda: (served_by(nginx.addrs[0]) or 0) > 500, 10, message="load running")
         status, _, body = api.call("POST", "/v1/services/web/instances/w0/drain")
         assert status == 200 and body["state"] == "draining"
-        # Acknowledged means routed: the drained instance has left the snapshot at once.
-        assert served_by(nginx.addrs[0]) is None
+        # Acknowledged means routed: the drained instance is out of the snapshot's routing at
+        # once, and listed as draining.
+        drained = instance(nginx.addrs[0])
+        assert drained["state"] == "draining" and drained["routed"] is False, drained
         out, _ = wrk.communicate(timeout=30)
     finally:
         if wrk.poll() is None:
             wrk.kill()
     assert "Non-2xx" not in out and "Socket errors" not in out, out
     assert served_by(nginx.addrs[1]) > 1000 and served_by(nginx.addrs[2]) > 1000
+    # Once drained it got nothing new: at most the 16 connections' requests already in flight.
+    assert served_by(nginx.addrs[0]) <= drained["requests"] + 16

@@ -1,11 +1,17 @@
-"""Hot reload: SIGHUP and POST /v1/admin/reload read the config file again; services, routes and
-algorithms change while requests, keep-alive connections and registrations carry on; a bad
-config, or a change that takes a restart, is refused with the reason and the running config keeps
-serving; 20 reloads under wrk load fail no request."""
+"""Hot reload: SIGHUP and POST /v1/admin/reload read the config file again; services, routes,
+algorithms, timeouts and limits change while in-flight requests, WebSocket tunnels, idle
+keep-alive connections (client and pooled upstream) and registrations carry on; a bad config, or
+a change that takes a restart, is refused with the reason and the running config keeps serving;
+20 reloads under wrk load fail no request."""
 
+import asyncio
+import json
 import re
 import signal
 import subprocess
+import threading
+
+import websockets
 
 from harness import AdminApi, make_config, service, to_yaml, wait_until
 from rawhttp import RawConn, request
@@ -71,6 +77,96 @@ def test_bad_config_is_refused_and_the_old_one_serves(switchboard, nginx_backend
     status, _, body = reload(sb)
     assert status == 400 and body["error"] == "threads: changed from 1 to 2; that takes a restart"
     assert request(sb.port).status == 200
+
+
+def test_reload_keeps_in_flight_requests_tunnels_and_pooled_connections(
+        switchboard, nginx_backends, echo_backend, ws_backend):
+    nginx = nginx_backends(2)
+    slow = echo_backend("slow")
+    routes = [{"path_prefix": "/slow", "service": "app"},
+              {"path_prefix": "/echo", "service": "ws"},
+              {"path_prefix": "/", "service": "web"}]
+    sb = switchboard(config=make_config([service("app", [slow.addr]), service("ws", [ws_backend.addr]),
+                                         service("web", [nginx.addrs[0]])], routes=routes))
+
+    # A request in flight to an instance the reload removes.
+    answer = {}
+    in_flight = threading.Thread(
+        target=lambda: answer.update(r=request(sb.port, path="/slow?delay_ms=1500", timeout=15)))
+    in_flight.start()
+    wait_until(lambda: slow.head_count() == 1, 5, message="the slow request at its backend")
+    # An idle client keep-alive connection, and the pooled upstream connection behind it.
+    kept = RawConn(sb.port)
+    first = kept.request()
+    assert first.header("X-Backend") == "backend-0"
+
+    async def tunnel_across_reload():
+        async with websockets.connect(f"ws://127.0.0.1:{sb.port}/echo", ping_interval=None,
+                                      open_timeout=5, close_timeout=5) as ws:
+            await ws.send("before")
+            assert await asyncio.wait_for(ws.recv(), 5) == "before"
+            # The tunnel's instance and route go; web keeps its instance under another algorithm,
+            # tighter limits and other timeouts.
+            write(sb, make_config(
+                [service("app", [nginx.addrs[1]]), service("ws", [nginx.addrs[1]]),
+                 service("web", [nginx.addrs[0]], balance="least_conn")], routes=routes,
+                limits={"header_count": 20}, timeouts={"upstream_response": "7s"}))
+            status, _, body = await asyncio.to_thread(reload, sb)
+            assert status == 200, body
+            await ws.send("after")
+            assert await asyncio.wait_for(ws.recv(), 5) == "after"
+
+    asyncio.run(tunnel_across_reload())
+    in_flight.join(15)
+    assert answer["r"].status == 200 and answer["r"].header("X-Backend") == "slow"
+    # New requests follow the new config...
+    assert backend_of(request(sb.port, path="/slow")) == "backend-1"
+    # ...the idle client connection goes on, over the same pooled upstream connection (the
+    # instance was kept, so its pool was)...
+    again = kept.request()
+    assert again.header("X-Backend") == "backend-0"
+    assert again.header("X-Conn") == first.header("X-Conn")
+    kept.close()
+    # ...and the new limits apply.
+    many = {f"X-H{i}": "v" for i in range(30)}
+    assert request(sb.port, headers=many).status == 431
+    assert ws_backend.connections[0].received == 2
+
+
+def test_reload_applies_new_timeouts(switchboard, echo_backend):
+    slow = echo_backend("slow", defaults={"delay_ms": "800"})
+    config = make_config([service("app", [slow.addr])])
+    sb = switchboard(config=config)
+    assert request(sb.port).status == 200
+    config["timeouts"]["upstream_response"] = "200ms"
+    config["services"][0]["health"] = {"max_fails": 0}
+    write(sb, config)
+    assert reload(sb)[0] == 200
+    assert request(sb.port).status == 504
+
+
+def balance_of(sb, name):
+    status = json.loads(request(sb.port, path="/lb-status?format=json").body)
+    return next(s["balance"] for s in status["services"] if s["name"] == name)
+
+
+def test_service_leaving_the_file_keeps_its_registered_meta_balance(switchboard, nginx_backends):
+    nginx = nginx_backends(3)
+    sb = switchboard(config=make_config([service("web", [nginx.addrs[0]], balance="ewma"),
+                                         service("other", [nginx.addrs[2]])],
+                                        routes=[{"path_prefix": "/", "service": "other"}]))
+    api = AdminApi(sb.admin_port)
+    host, port = nginx.addrs[1].split(":")
+    assert api.register("web", "w1", host, int(port), meta={"balance": "least_conn"},
+                        routes=[{"path_prefix": "/web"}])[0] in (200, 201)
+    api.close()
+    assert balance_of(sb, "web") == "ewma"  # the file's balance wins while the file has it
+
+    write(sb, make_config([service("other", [nginx.addrs[2]])]))
+    assert reload(sb)[0] == 200
+    # Acknowledged means applied: the registered meta decides at once, no registry change needed.
+    assert balance_of(sb, "web") == "least_conn"
+    assert {backend_of(request(sb.port, path="/web")) for _ in range(3)} == {"backend-1"}
 
 
 def test_twenty_reloads_under_load_fail_no_request(switchboard, nginx_backends):

@@ -50,6 +50,9 @@ def test_reset_before_response_moves_a_get_to_another_instance(switchboard, echo
     # Round robin sends two of the four requests to the broken instance first; each was retried.
     assert len(broken.requests) == 2 and len(good.completed()) == 4
     assert lb_status(sb)["retries"]["attempts"] == 2
+    # Per instance: the two retries landed on the good one (of its 4 attempts).
+    assert instance(sb, good.addr)["retries"] == 2 and instance(sb, good.addr)["requests"] == 4
+    assert instance(sb, broken.addr)["retries"] == 0
     attempts = [r["attempts"] for r in proxied_log(sb, 4)]
     assert sorted(attempts) == [1, 1, 2, 2], attempts
 

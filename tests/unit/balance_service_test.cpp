@@ -108,5 +108,26 @@ TEST(ServiceBalance, ConfigServiceIgnoresMeta) {
   EXPECT_EQ(find(*builder.build(), "web").balance, "least_conn");
 }
 
+TEST(ServiceBalance, ServiceLeavingTheConfigTakesItsMetaAtOnce) {
+  config::Config config;
+  config.services.push_back({"web", "ewma", {{"127.0.0.1", 9001, 1}}});
+  config.routes.push_back({"", "/", "web", false});
+  proxy::SnapshotBuilder builder(config, 1);
+  const std::vector<registry::InstanceView> views = {registered("web", "a", 9101, "least_conn"),
+                                                     registered("web", "b", 9102, "random")};
+  builder.set_registered("web", views);
+  EXPECT_EQ(find(*builder.build(), "web").balance, "ewma");
+  // The reload drops the service from the file; its registrations stay, and the first one's
+  // meta (by id) decides without waiting for a registry change.
+  builder.reconfigure(config::Config{});
+  const proxy::Service& web = find(*builder.build(), "web");
+  EXPECT_EQ(web.balance, "least_conn");
+  EXPECT_TRUE(web.needs.active_requests);
+  ASSERT_EQ(web.instances.size(), 2u);  // the static instance left with the file
+  // Back in the file, the config's balance wins again.
+  builder.reconfigure(config);
+  EXPECT_EQ(find(*builder.build(), "web").balance, "ewma");
+}
+
 }  // namespace
 }  // namespace sb

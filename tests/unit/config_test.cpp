@@ -85,6 +85,7 @@ TEST(ConfigExample, ParsesWithExpectedValues) {
   EXPECT_EQ(config.listen.port, 8090);
   EXPECT_EQ(config.threads, 0u);
   EXPECT_EQ(config.log_level, "info");
+  EXPECT_EQ(config.log_format, "text");
 
   ASSERT_EQ(config.services.size(), 3u);
   const ServiceConfig& web = config.services[0];
@@ -146,6 +147,16 @@ TEST(ConfigParse, EmptySectionsKeepDefaults) {
   expect_default_limits(config.limits);
   EXPECT_TRUE(config.access_log.enabled);
   EXPECT_TRUE(config.services.empty());
+}
+
+TEST(ConfigParse, LogSection) {
+  EXPECT_EQ(parse_yaml("").log_format, "text");
+  const Config config = parse_yaml("log: { level: warn, format: json }\n");
+  EXPECT_EQ(config.log_level, "warn");
+  EXPECT_EQ(config.log_format, "json");
+  EXPECT_EQ(parse_yaml("log_level: debug\nlog: { format: text }\n").log_level, "debug");
+  EXPECT_THROW(check_log_format("--log-format", "yaml"), ConfigError);
+  EXPECT_NO_THROW(check_log_level("--log-level", "off"));
 }
 
 TEST(ConfigParse, ServiceDefaults) {
@@ -373,6 +384,13 @@ const ErrorCase kErrorCases[] = {
     {"ThreadsNegative", "threads: -1\n", "threads", "-1 is out of range 0-256"},
     {"LogLevel", "log_level: verbose\n", "log_level",
      "unsupported log level 'verbose' (supported: trace, debug, info, warn, error, off)"},
+    {"LogSectionLevel", "log: { level: verbose }\n", "log.level", "unsupported log level"},
+    {"LogFormat", "log: { format: xml }\n", "log.format",
+     "unsupported log format 'xml' (supported: text, json)"},
+    {"LogUnknownKey", "log: { colour: red }\n", "log.colour", "unknown key"},
+    {"LogLevelTwice", "log_level: info\nlog: { level: warn }\n", "log.level",
+     "also given as log_level"},
+    {"LogNotAMap", "log: json\n", "log", "expected a map"},
 
     // Services and instances.
     {"NameUppercase", "services: [{ name: Web }]\n", "services[0].name", "invalid name 'Web'"},
