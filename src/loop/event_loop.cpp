@@ -185,6 +185,7 @@ void EventLoop::run_once(std::optional<Clock::duration> max_wait) {
     __kernel_timespec ts{ns / 1'000'000'000, ns % 1'000'000'000};
     io_uring_submit_and_wait_timeout(&ring_, &first, 1, &ts, nullptr);
   }
+  now_ = Clock::now();
   // Copied out before any is handled: a resumed coroutine may submit (and so complete) more.
   io_uring_cqe* cqes[kBatch];
   struct Completion {
@@ -202,7 +203,7 @@ void EventLoop::run_once(std::optional<Clock::duration> max_wait) {
     completions_ += n;
     if (n < kBatch) break;
   }
-  if (!timers_.empty()) fire_timers(Clock::now());
+  if (!timers_.empty()) fire_timers(now_);
   run_ready();
 }
 

@@ -85,6 +85,9 @@ class EventLoop {
   // caller: what the caller is doing must not be re-entered).
   void schedule(std::coroutine_handle<> handle) { ready_.push_back(handle); }
   bool closing() const { return closing_; }
+  // The time this turn's completions were taken from the ring: when what they report arrived,
+  // to within the kernel's batching. One clock read per turn serves every latency figure of it.
+  Clock::time_point now() const { return now_; }
   size_t in_flight() const { return in_flight_; }
   // Loop turns (each one io_uring_enter) and completions handled since start.
   uint64_t turns() const { return turns_; }
@@ -106,6 +109,7 @@ class EventLoop {
   bool enabled_ = false;
   bool closing_ = false;
   uint64_t turns_ = 0;
+  Clock::time_point now_ = Clock::now();
   uint64_t completions_ = 0;
   RootList roots_;
   std::vector<std::coroutine_handle<>> ready_;

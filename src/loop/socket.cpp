@@ -28,7 +28,13 @@ void Socket::Awaiter::await_suspend(std::coroutine_handle<> waiter) {
       io_uring_prep_connect(sqe, socket_.fd_, to_.data(), static_cast<socklen_t>(to_.size()));
       break;
     case Kind::kSend:
-      io_uring_prep_sendmsg(sqe, socket_.fd_, &message_, MSG_NOSIGNAL);
+      // One buffer needs no msghdr for the kernel to copy in and check.
+      if (message_.msg_iovlen == 1) {
+        io_uring_prep_send(sqe, socket_.fd_, message_.msg_iov[0].iov_base,
+                           message_.msg_iov[0].iov_len, MSG_NOSIGNAL);
+      } else {
+        io_uring_prep_sendmsg(sqe, socket_.fd_, &message_, MSG_NOSIGNAL);
+      }
       break;
   }
   loop.track(sqe, &operation_);

@@ -5,10 +5,13 @@
 #include <array>
 #include <boost/asio/error.hpp>
 #include <cerrno>
+#include <cstring>
 
 namespace sb::loop {
 
 namespace {
+
+constexpr size_t kGatherLimit = 1024;
 
 ErrorCode error_of(int negative_errno) {
   if (negative_errno == -ECANCELED) return boost::asio::error::operation_aborted;
@@ -35,6 +38,20 @@ Task<void> write_all(Socket& socket, std::span<const boost::asio::const_buffer> 
     if (b.size() > 0 && count < pending.size()) {
       pending[count++] = {const_cast<void*>(b.data()), b.size()};
     }
+  }
+  // A small message in pieces (a response head and a short body) goes as one buffer: copying a
+  // few hundred bytes costs less than the kernel's import of a scatter list.
+  std::array<char, kGatherLimit> gathered;
+  size_t total = 0;
+  for (size_t i = 0; i < count; ++i) total += pending[i].iov_len;
+  if (count > 1 && total <= gathered.size()) {
+    char* out = gathered.data();
+    for (size_t i = 0; i < count; ++i) {
+      std::memcpy(out, pending[i].iov_base, pending[i].iov_len);
+      out += pending[i].iov_len;
+    }
+    pending[0] = {gathered.data(), total};
+    count = 1;
   }
   size_t first = 0;
   ec = {};

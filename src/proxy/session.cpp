@@ -36,12 +36,13 @@ constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::chrono::milliseconds kLingerTime{2000};
 constexpr size_t kLingerBytes = 256 * 1024;
 
-// Access-log timings need sub-millisecond precision, which the coarse clock of the deadlines
-// (a few ms) lacks; steady_clock is a vDSO read too.
+// Latency figures and access-log timings need sub-millisecond precision, which the coarse clock
+// of the deadlines (a few ms) lacks: they read the loop's time of the turn (one clock read per
+// turn, however many requests it moves; a request's events are dated to within a turn).
 using LogClock = std::chrono::steady_clock;
 
-int64_t micros_since(LogClock::time_point since) {
-  return std::chrono::duration_cast<std::chrono::microseconds>(LogClock::now() - since).count();
+int64_t micros_between(LogClock::time_point since, LogClock::time_point now) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(now - since).count();
 }
 
 std::string_view find_header(const http::MessageParser& m, std::string_view name) {
@@ -146,7 +147,7 @@ Session::~Session() {
 }
 
 std::chrono::steady_clock::time_point Session::log_clock() const {
-  return worker_.access_log().enabled() ? LogClock::now() : LogClock::time_point{};
+  return worker_.access_log().enabled() ? worker_.loop().now() : LogClock::time_point{};
 }
 
 void Session::on_deadline(void* self) {
@@ -216,7 +217,7 @@ loop::Task<bool> Session::read_request_head() {
   const Snapshot& snapshot = worker_.snapshot();
   const config::Limits& limits = snapshot.limits;
   deadline_.arm(snapshot.timeouts.client_header);
-  started_ = LogClock::now();  // for the request-latency histogram (and the access log)
+  started_ = worker_.loop().now();  // for the request-latency histogram (and the access log)
   char* buffer = in_.get();
   state_->request.begin(buffer + begin_, {limits.request_line, limits.header_block,
                                           limits.header_count, limits.body_size});
@@ -597,7 +598,7 @@ loop::Task<Session::Attempt> Session::exchange(bool reused) {
   // A request that fits the first write can be sent again if the pooled connection was stale.
   const bool resendable = reused && state_->request.message_complete();
   const auto upstream_start = log_clock();
-  upstream_sent_ = std::chrono::steady_clock::now();
+  upstream_sent_ = worker_.loop().now();
 
   ErrorCode ec;
   const std::array<asio::const_buffer, 2> first{
@@ -655,11 +656,12 @@ loop::Task<Session::Attempt> Session::exchange(bool reused) {
     co_return outcome;
   }
   if (outcome == Attempt::kDone || outcome == Attempt::kClose) {
-    instance_->counters(worker_.index()).request_latency.record(micros_since(started_));
+    instance_->counters(worker_.index())
+        .request_latency.record(micros_between(started_, worker_.loop().now()));
   }
   if (worker_.access_log().enabled()) {
     state_->log.upstream_us =
-        std::chrono::duration_cast<std::chrono::microseconds>(LogClock::now() - upstream_start)
+        std::chrono::duration_cast<std::chrono::microseconds>(worker_.loop().now() - upstream_start)
             .count();
     finish_log(state_->log.status);
   }
@@ -704,7 +706,7 @@ loop::Task<Session::Attempt> Session::relay_response(bool resendable) {
         co_return failed;
       }
       if (!got_byte && worker_.access_log().enabled())
-        state_->log.first_byte_us = micros_since(sent_at);
+        state_->log.first_byte_us = micros_between(sent_at, worker_.loop().now());
       got_byte = true;
       end += n;
     }
@@ -749,7 +751,7 @@ loop::Task<Session::Attempt> Session::relay_response(bool resendable) {
   {
     // The final head's arrival is what the upstream-latency histogram and EWMA learn from: it
     // measures the instance, not the body's size or the client's speed.
-    const auto now = std::chrono::steady_clock::now();
+    const auto now = worker_.loop().now();
     const auto latency = std::chrono::duration_cast<std::chrono::nanoseconds>(now - upstream_sent_);
     counters.upstream_latency.record(latency.count() / 1000);
     if (needs_.latency) {
@@ -952,7 +954,8 @@ loop::Task<bool> Session::connect_upstream(const upstream::Instance& instance) {
     co_return false;
   }
   upstream_->set_no_delay();
-  if (worker_.access_log().enabled()) state_->log.connect_us = micros_since(start);
+  if (worker_.access_log().enabled())
+    state_->log.connect_us = micros_between(start, worker_.loop().now());
   co_return true;
 }
 
@@ -1006,7 +1009,7 @@ void Session::finish_log(int status) {
   if (!log.enabled() || logged_) return;
   logged_ = true;
   state_->log.status = static_cast<uint32_t>(status);
-  state_->log.request_us = micros_since(started_);
+  state_->log.request_us = micros_between(started_, worker_.loop().now());
   state_->log.unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
