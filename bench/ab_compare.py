@@ -4,7 +4,8 @@ each on CPU 1, backends and wrk on CPU 0), alternating rounds of `wrk -t1 -c64`,
 CPU-second from /proc for each round. For checking that a change to the request path costs
 nothing, when the machine has no hardware counters for instructions per request.
 
-Usage: bench/ab_compare.py OLD_BINARY NEW_BINARY   (ROUNDS=6, DURATION=5 in the environment)
+Usage: bench/ab_compare.py OLD_BINARY NEW_BINARY [MORE...]   (ROUNDS=6, DURATION=5 in the environment)
+A binary may be a wrapper script that execs switchboard (to compare settings of one build).
 """
 
 import os
@@ -15,16 +16,17 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as bl  # noqa: E402
+from proxy_compare import parse_wrk  # noqa: E402
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) < 3:
         sys.exit(__doc__)
-    binaries = {"A": os.path.abspath(sys.argv[1]), "B": os.path.abspath(sys.argv[2])}
+    binaries = {chr(ord("A") + i): os.path.abspath(path) for i, path in enumerate(sys.argv[1:])}
     rounds, duration = bl.env_int("ROUNDS", 6), bl.env_int("DURATION", 5)
-    bl.install_cleanup(max_seconds=60 + rounds * 2 * (duration + 4))
+    bl.install_cleanup(max_seconds=60 + rounds * len(binaries) * (duration + 4))
     tmp = bl.make_tempdir("sb-ab-")
-    ports = bl.free_ports(5)
+    ports = bl.free_ports(3 + len(binaries))
     bl.start_backends(tmp, ports[:3], "0")
     time.sleep(0.3)
     procs = {}
@@ -36,24 +38,27 @@ def main():
         procs[name] = (proc, port)
     results = {name: [] for name in binaries}
     rates = {name: [] for name in binaries}
+    p99s = {name: [] for name in binaries}
     for rnd in range(1, rounds + 1):
         for name, (proc, port) in procs.items():
             url = f"http://127.0.0.1:{port}/"
             subprocess.run(["taskset", "-c", "0", "wrk", "-t1", "-c64", "-d2s", url],
                            capture_output=True)  # warm-up
             t0 = bl.cpu_ticks([proc.pid])[0]
-            out = subprocess.run(["taskset", "-c", "0", "wrk", "-t1", "-c64", f"-d{duration}s", url],
+            out = subprocess.run(["taskset", "-c", "0", "wrk", "-t1", "-c64", "--latency",
+                                  f"-d{duration}s", url],
                                  capture_output=True, text=True).stdout
             cpu = (bl.cpu_ticks([proc.pid])[0] - t0) / bl.CLK_TCK
             requests = int(re.search(r"(\d+) requests in", out).group(1))
             results[name].append(requests / cpu)
             rates[name].append(requests / duration)
+            p99s[name].append(parse_wrk(out)["p99"])
             bl.log(f"round {rnd}/{rounds} {name}: {requests / cpu:,.0f} requests per CPU-second, "
                    f"{requests / duration:,.0f} requests/s")
     for name, path in binaries.items():
         values = ", ".join(f"{v / 1000:.1f}k" for v in results[name])
         print(f"{name} {path}: median {bl.median(results[name]):,.0f} req/CPU-s ({values}), "
-              f"median {bl.median(rates[name]):,.0f} req/s")
+              f"median {bl.median(rates[name]):,.0f} req/s, median p99 {bl.median(p99s[name]):.2f} ms")
 
 
 if __name__ == "__main__":

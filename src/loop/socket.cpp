@@ -19,24 +19,26 @@ void Socket::Awaiter::await_suspend(std::coroutine_handle<> waiter) {
   EventLoop& loop = *socket_.loop_;
   operation_.waiter = waiter;
   io_uring_sqe* sqe = loop.next_sqe();
+  const int fd = socket_.slot_ >= 0 ? socket_.slot_ : socket_.fd_;
   switch (kind_) {
     case Kind::kRecv:
-      io_uring_prep_recv(sqe, socket_.fd_, into_.data(), into_.size(), 0);
+      io_uring_prep_recv(sqe, fd, into_.data(), into_.size(), 0);
       if (expect_empty_) sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
       break;
     case Kind::kConnect:
-      io_uring_prep_connect(sqe, socket_.fd_, to_.data(), static_cast<socklen_t>(to_.size()));
+      io_uring_prep_connect(sqe, fd, to_.data(), static_cast<socklen_t>(to_.size()));
       break;
     case Kind::kSend:
       // One buffer needs no msghdr for the kernel to copy in and check.
       if (message_.msg_iovlen == 1) {
-        io_uring_prep_send(sqe, socket_.fd_, message_.msg_iov[0].iov_base,
-                           message_.msg_iov[0].iov_len, MSG_NOSIGNAL);
+        io_uring_prep_send(sqe, fd, message_.msg_iov[0].iov_base, message_.msg_iov[0].iov_len,
+                           MSG_NOSIGNAL);
       } else {
-        io_uring_prep_sendmsg(sqe, socket_.fd_, &message_, MSG_NOSIGNAL);
+        io_uring_prep_sendmsg(sqe, fd, &message_, MSG_NOSIGNAL);
       }
       break;
   }
+  if (socket_.slot_ >= 0) sqe->flags |= IOSQE_FIXED_FILE;
   loop.track(sqe, &operation_);
   ++socket_.pending_;
   submitted_ = true;
@@ -51,6 +53,7 @@ int Socket::Awaiter::await_resume() noexcept {
 void Socket::close() {
   if (fd_ < 0) return;
   cancel();
+  loop_->uninstall(std::exchange(slot_, -1));
   ::close(fd_);
   fd_ = -1;
 }

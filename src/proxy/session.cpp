@@ -199,6 +199,7 @@ loop::Task<bool> Session::wait_for_request() {
   deadline_.set_idle(true);
   deadline_.arm(first_request_ ? snapshot.timeouts.client_header
                                : snapshot.timeouts.keepalive_idle);
+  if (!first_request_) client_.use_file_slot();  // a keep-alive client: likely to stay
   // The first bytes land in a small buffer of the session's own, so an idle connection holds no
   // pooled buffer, and waiting is a plain read (no readiness wait before it).
   // After a response the client has had no time to send more (one that pipelines had its bytes
@@ -850,6 +851,7 @@ loop::Task<Session::Attempt> Session::relay_response(bool resendable) {
   const bool reusable = state_->response.keep_alive() && !state_->response.body_until_close() &&
                         !stray_bytes && !worker_.draining();
   if (reusable) {
+    upstream_->use_file_slot();  // it will serve again
     worker_.pool().give(instance_->id(), std::move(*upstream_));
     upstream_.reset();
   } else {

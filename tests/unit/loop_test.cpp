@@ -249,6 +249,46 @@ TEST(LoopSocket, CloseFromAnotherCoroutineEndsItsReceive) {
   ::close(pair[1]);
 }
 
+TEST(LoopSocket, AFileSlotCarriesOperationsCancelsOlderOnesAndLetsCloseClose) {
+  EventLoop loop(64);
+  loop.enable();
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  Socket ours(loop, pair[0]);
+  // A receive submitted with the plain descriptor, then the socket gets its slot: cancelling
+  // through the slot still ends it (the kernel matches the file).
+  std::optional<ErrorCode> first;
+  loop.spawn([](Socket& s, std::optional<ErrorCode>& out) -> Task<void> {
+    char buffer[16];
+    ErrorCode ec;
+    co_await read_some(s, buffer, ec);
+    out = ec;
+  }(ours, first));
+  loop.run_once(0ms);
+  ours.use_file_slot();
+  ours.cancel();
+  ASSERT_TRUE(run_until(loop, [&] { return first.has_value(); }));
+  EXPECT_EQ(*first, boost::asio::error::operation_aborted);
+  // Through the slot: receive and send.
+  std::string got;
+  loop.spawn([](Socket& s, std::string& out) -> Task<void> {
+    char buffer[16];
+    ErrorCode ec;
+    const size_t n = co_await read_some(s, buffer, ec);
+    out.assign(buffer, n);
+    co_await write_all(s, std::string_view("pong"), ec);
+  }(ours, got));
+  ASSERT_EQ(::write(pair[1], "ping", 4), 4);
+  ASSERT_TRUE(run_until(loop, [&] { return got == "ping"; }));
+  char reply[8];
+  ASSERT_TRUE(run_until(loop, [&] { return ::recv(pair[1], reply, 4, MSG_DONTWAIT) == 4; }));
+  EXPECT_EQ(std::string(reply, 4), "pong");
+  // Closing frees the slot too, so the connection really ends: the peer reads end of stream.
+  ours.close();
+  EXPECT_EQ(::read(pair[1], reply, sizeof reply), 0);
+  ::close(pair[1]);
+}
+
 TEST(LoopSocket, ConnectToAClosedPortIsRefused) {
   EventLoop loop(64);
   loop.enable();
