@@ -985,6 +985,7 @@ void Session::close_upstream() {
 
 loop::Task<Session::Next> Session::respond_local(int status, std::string_view content_type,
                                                  std::string_view body, bool close) {
+  close = close || worker_.draining();  // the connection ends after this answer: say so
   state_->head.clear();
   fmt::format_to(std::back_inserter(state_->head),
                  "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n"
