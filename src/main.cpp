@@ -83,7 +83,13 @@ sb::config::Config build_config(const ServeFlags& flags) {
     config.registry.store = flags.registry;
   }
   if (config.admin.token.empty()) {
-    if (const char* token = std::getenv("SWITCHBOARD_ADMIN_TOKEN")) config.admin.token = token;
+    // Held to the config's rule: a short token from the environment is as weak as one typed in.
+    // Set but empty counts as unset (off loopback that is refused: a token is required).
+    const char* token = std::getenv("SWITCHBOARD_ADMIN_TOKEN");
+    if (token != nullptr && *token != '\0') {
+      sb::config::check_admin_token("SWITCHBOARD_ADMIN_TOKEN", token);
+      config.admin.token = token;
+    }
   }
   if (!config.admin.enabled && config.services.empty()) {
     throw sb::config::ConfigError(

@@ -43,9 +43,10 @@ function headers() {
   const token = document.getElementById("token").value;
   return token ? { "Authorization": "Bearer " + token } : {};
 }
-function cell(text, cls) {
+function cell(text, field, cls) {
   const td = document.createElement("td");
   td.textContent = text;
+  td.dataset.field = field;  // what the cell shows, for scripts and tests
   if (cls) td.className = cls;
   return td;
 }
@@ -94,12 +95,14 @@ function render(data) {
     service.instances.forEach((i, n) => {
       const row = table.insertRow();
       row.dataset.instance = i.address;
-      row.append(cell(i.address + (i.id ? " (" + i.id + ")" : "")), cell(i.state, "state " + i.state),
-                 cell(i.weight), cell(rates[n].toFixed(1)),
-                 cell(total > 0 ? (100 * rates[n] / total).toFixed(0) + " %" : "-"),
-                 cell(figure(i.p50_ms, 1)), cell(figure(i.p99_ms, 1)),
-                 cell(i.error_rate === null ? "-" : (100 * i.error_rate).toFixed(1) + " %"),
-                 cell(i.requests === null ? "-" : i.requests));
+      row.append(cell(i.address + (i.id ? " (" + i.id + ")" : ""), "instance"),
+                 cell(i.state, "state", "state " + i.state), cell(i.weight, "weight"),
+                 cell(rates[n].toFixed(1), "rate"),
+                 cell(total > 0 ? (100 * rates[n] / total).toFixed(0) + " %" : "-", "share"),
+                 cell(figure(i.p50_ms, 1), "p50"), cell(figure(i.p99_ms, 1), "p99"),
+                 cell(i.error_rate === null ? "-" : (100 * i.error_rate).toFixed(1) + " %",
+                      "errors"),
+                 cell(i.requests === null ? "-" : i.requests, "requests"));
       const actions = document.createElement("td");
       if (i.id) {
         const draining = i.state === "draining";

@@ -723,9 +723,7 @@ void parse_admin(const YAML::Node& node, const std::string& path, AdminConfig& a
   }
   if (const auto token = node["token"]) {
     admin.token = read_string(token, child(path, "token"));
-    if (admin.token.size() < 16 || admin.token.find_first_of(" \t\r\n") != std::string::npos) {
-      fail(child(path, "token"), "must be at least 16 characters with no spaces");
-    }
+    check_admin_token(child(path, "token"), admin.token);
   }
   if (const auto open = node["open_reads"]) {
     admin.open_reads = read_bool(open, child(path, "open_reads"));
@@ -757,11 +755,11 @@ Config parse_root(const YAML::Node& root, const std::string& source) {
   Config config;
   if (root.IsNull()) return config;  // an empty file: all defaults
   if (!root.IsMap()) fail(source, "expected a map of settings at the top level");
-  check_keys(root, "", source,
-             std::initializer_list<std::string_view>{
-                 "listen", "threads", "accept_balance", "log_level", "log", "services", "routes",
-                 "timeouts", "limits", "access_log", "endpoints", "admin", "registry",
-                 "trusted_proxies"});
+  check_keys(
+      root, "", source,
+      std::initializer_list<std::string_view>{
+          "listen", "threads", "accept_balance", "log_level", "log", "services", "routes",
+          "timeouts", "limits", "access_log", "endpoints", "admin", "registry", "trusted_proxies"});
   if (const auto listen = root["listen"]) {
     config.listen = parse_endpoint("listen", read_string(listen, "listen"));
   }
@@ -1133,6 +1131,12 @@ void check_log_level(const std::string& key, const std::string& level) {
 
 void check_log_format(const std::string& key, const std::string& format) {
   check_one_of(key, format, kLogFormats, "log format");
+}
+
+void check_admin_token(const std::string& key, const std::string& token) {
+  if (token.size() < 16 || token.find_first_of(" \t\r\n") != std::string::npos) {
+    fail(key, "must be at least 16 characters with no spaces");
+  }
 }
 
 void validate(const Config& config) {

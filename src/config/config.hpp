@@ -297,6 +297,9 @@ void add_default_route(Config& config);
 // Throw ConfigError(key, ...).
 void check_log_level(const std::string& key, const std::string& level);
 void check_log_format(const std::string& key, const std::string& format);
+// The admin bearer token, from the config (admin.token) or the environment
+// (SWITCHBOARD_ADMIN_TOKEN): 16+ characters, no spaces. Throws ConfigError(key, ...).
+void check_admin_token(const std::string& key, const std::string& token);
 
 // Checks cross-references and ranges of an assembled Config (routes name existing services,
 // weights 1-1000, unique service names, ...). Throws ConfigError.

@@ -47,6 +47,7 @@ std::chrono::milliseconds OutlierState::eject(Clock::time_point now,
   if (last_end != 0 && t > last_end) earned -= (t - last_end) / base;  // time back heals
   const auto n = static_cast<uint32_t>(std::max<int64_t>(earned, 0) + 1);
   ejections_.store(n, std::memory_order_relaxed);
+  ejections_total_.fetch_add(1, std::memory_order_relaxed);
   const auto length =
       std::min(policy.base_ejection_time * static_cast<int64_t>(n), policy.max_ejection_time);
   ejected_until_.store(t + Clock::duration(length).count(), std::memory_order_relaxed);

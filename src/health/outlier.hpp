@@ -35,7 +35,10 @@ class OutlierState {
   }
   // Any worker: true for exactly one caller once an ejection has ended (to log the return).
   bool take_return(Clock::time_point now);
+  // The multiplier of the next ejection's length (drops while the instance stays back).
   uint32_t ejections() const { return ejections_.load(std::memory_order_relaxed); }
+  // Every ejection since start (a counter; eject() is rare, so one shared atomic does).
+  uint64_t ejections_total() const { return ejections_total_.load(std::memory_order_relaxed); }
   // When the last ejection ends or ended (0: never ejected); slow start ramps from there.
   Clock::rep ejected_until() const { return ejected_until_.load(std::memory_order_relaxed); }
 
@@ -43,6 +46,7 @@ class OutlierState {
   std::atomic<uint32_t> consecutive_5xx_{0};
   std::atomic<uint32_t> consecutive_gateway_{0};
   std::atomic<uint32_t> ejections_{0};
+  std::atomic<uint64_t> ejections_total_{0};
   std::atomic<Clock::rep> ejected_until_{0};
   std::atomic<bool> out_{false};  // ejected and its return not yet logged
 };

@@ -14,12 +14,17 @@ InstanceStatus status_of(const Member& member, CoarseClock::time_point now) {
     s.passive_down = instance->passive().down(now);
     s.check_down = instance->check_down();
     s.ejected = instance->outlier().ejected(now);
-    s.ejections = instance->outlier().ejections();
+    s.ejection_multiplier = instance->outlier().ejections();
+    s.ejections = instance->outlier().ejections_total();
     s.requests = instance->requests();
     s.failures = instance->failures();
     s.retries = instance->retries();
     for (int c = 1; c <= 5; ++c) s.responses[c - 1] = instance->responses(c);
-    s.active = instance->active_requests();
+    s.sent_bytes = instance->sent_bytes();
+    s.received_bytes = instance->received_bytes();
+    s.active = instance->in_flight();
+    s.connections_open = instance->connections();
+    s.connections_idle = instance->idle_connections();
     s.upstream_latency = instance->upstream_latency();
     s.request_latency = instance->request_latency();
   }
@@ -38,6 +43,14 @@ InstanceStatus status_of(const Member& member, CoarseClock::time_point now) {
 
 nlohmann::json optional_number(const std::optional<double>& value) {
   return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+}
+
+nlohmann::json by_class(const std::array<uint64_t, 5>& counts) {
+  return {{"1xx", counts[0]},
+          {"2xx", counts[1]},
+          {"3xx", counts[2]},
+          {"4xx", counts[3]},
+          {"5xx", counts[4]}};
 }
 
 }  // namespace
@@ -59,6 +72,8 @@ std::vector<ServiceStatus> collect_status(const Snapshot& snapshot, CoarseClock:
     ServiceStatus& s = out.emplace_back();
     s.service = service.get();
     s.panic = service->panic.load(std::memory_order_relaxed);
+    s.requests = service->counters->requests();
+    for (int c = 1; c <= 5; ++c) s.local_responses[c - 1] = service->counters->local_responses(c);
     s.instances.reserve(service->members.size());
     for (const Member& member : service->members) s.instances.push_back(status_of(member, now));
   }
@@ -81,24 +96,22 @@ nlohmann::json to_json(const ServiceStatus& status) {
       one["failures"] = i.failures;
       one["errors"] = i.errors();
       one["error_rate"] = optional_number(i.error_rate());
-      one["responses"] = {{"1xx", i.responses[0]},
-                          {"2xx", i.responses[1]},
-                          {"3xx", i.responses[2]},
-                          {"4xx", i.responses[3]},
-                          {"5xx", i.responses[4]}};
+      one["responses"] = by_class(i.responses);
+      one["sent_bytes"] = i.sent_bytes;
+      one["received_bytes"] = i.received_bytes;
+      one["active"] = i.active;
+      one["connections"] = {{"open", i.connections_open}, {"idle", i.connections_idle}};
       one["p50_ms"] = optional_number(i.latency_ms(0.5));
       one["p99_ms"] = optional_number(i.latency_ms(0.99));
-      // Only where the algorithm (or max_conns) counts requests in flight; elsewhere a 0 would
-      // be a lie.
-      if (service.needs.active_requests) one["active"] = i.active;
       if (service.health.check) one["check"] = i.check_down ? "down" : "up";
       if (service.outlier) {
         one["ejected"] = i.ejected;
         one["ejections"] = i.ejections;
+        one["ejection_multiplier"] = i.ejection_multiplier;
       }
     } else {
-      for (const char* key :
-           {"requests", "failures", "errors", "error_rate", "responses", "p50_ms", "p99_ms"}) {
+      for (const char* key : {"requests", "failures", "errors", "error_rate", "responses",
+                              "sent_bytes", "received_bytes", "p50_ms", "p99_ms"}) {
         one[key] = nullptr;
       }
     }
@@ -107,6 +120,8 @@ nlohmann::json to_json(const ServiceStatus& status) {
   nlohmann::json out = {{"name", service.name},
                         {"balance", service.balance},
                         {"panic", status.panic},
+                        {"requests", status.requests},
+                        {"local_responses", by_class(status.local_responses)},
                         {"instances", std::move(instances)}};
   if (service.limits.max_conns != 0) {
     out["max_conns"] = service.limits.max_conns;

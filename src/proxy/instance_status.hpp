@@ -1,7 +1,8 @@
 // What the status views say about each instance of each service — its state word (passing,
-// critical, draining, ejected, down), weight, requests, responses by class, errors, requests in
-// flight and latency quantiles — computed once here so /lb-status, the dashboard's JSON and
-// /metrics cannot disagree (DESIGN.md: stats of a component declared in one list).
+// critical, draining, ejected, down), weight, requests, responses by class, errors, bytes,
+// requests in flight, upstream connections, ejections and latency quantiles — and about each
+// service (requests, the proxy's own answers) computed once here so /lb-status, the dashboard's
+// JSON and /metrics cannot disagree (DESIGN.md: stats of a component declared in one list).
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -30,13 +31,18 @@ struct InstanceStatus {
   bool passive_down = false;
   bool check_down = false;
   bool ejected = false;
-  uint32_t ejections = 0;
+  uint32_t ejection_multiplier = 0;  // of the next ejection's length (outlier detection)
+  uint64_t ejections = 0;            // every ejection since start
   // The figures, summed over the workers; all zero when member->instance is null.
   uint64_t requests = 0;
   uint64_t failures = 0;
   uint64_t retries = 0;  // of `requests`: attempts that retried a request failed elsewhere
   std::array<uint64_t, 5> responses{};  // 1xx..5xx
-  int64_t active = 0;                   // meaningful where the service counts it (needs)
+  uint64_t sent_bytes = 0;              // to the instance
+  uint64_t received_bytes = 0;          // from it
+  uint64_t active = 0;                  // requests and tunnels in flight, every service
+  uint64_t connections_open = 0;        // upstream connections: in use and idle
+  uint64_t connections_idle = 0;        // of those, idle in the keep-alive pools
   metrics::LatencyTotals upstream_latency;
   metrics::LatencyTotals request_latency;
 
@@ -54,17 +60,21 @@ struct InstanceStatus {
 struct ServiceStatus {
   const Service* service = nullptr;  // points into the snapshot
   bool panic = false;
-  std::vector<InstanceStatus> instances;  // one per member, in member order
+  uint64_t requests = 0;                      // routed to the service
+  std::array<uint64_t, 5> local_responses{};  // of those, answered by the proxy, 1xx..5xx
+  std::vector<InstanceStatus> instances;      // one per member, in member order
 };
 
 // Any thread. The result points into `snapshot`, which must outlive it.
 std::vector<ServiceStatus> collect_status(const Snapshot& snapshot, CoarseClock::time_point now);
 
-// One service as /lb-status and the dashboard show it: name, balance, panic (max_conns and
-// queued with max_conns), and per instance address, id (null for a static one), state, routed,
-// weight, requests, retries, failures, errors, error_rate, responses by class, p50_ms, p99_ms (null
-// without samples), and where the service has them active, check, ejected and ejections.
-// Counters are null for a registered address that did not resolve.
+// One service as /lb-status and the dashboard show it: name, balance, panic, requests,
+// local_responses by class (max_conns and queued with max_conns), and per instance address, id
+// (null for a static one), state, routed, weight, requests, retries, failures, errors,
+// error_rate, responses by class, sent_bytes, received_bytes, active, connections (open, idle),
+// p50_ms, p99_ms (null without samples), and where the service has them check, ejected,
+// ejections and ejection_multiplier. Counters are null (active and connections left out) for a
+// registered address that did not resolve.
 nlohmann::json to_json(const ServiceStatus& status);
 
 }  // namespace sb::proxy

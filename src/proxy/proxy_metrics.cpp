@@ -11,6 +11,12 @@
 
 namespace sb::proxy {
 
+namespace {
+
+constexpr std::array<std::string_view, 5> kClasses{"1xx", "2xx", "3xx", "4xx", "5xx"};
+
+}  // namespace
+
 void write_proxy_metrics(metrics::Exposition& out, const Server& server) {
   const WorkerTotals t = sum_workers(server);
   out.family("switchboard_connections_accepted_total", "counter",
@@ -29,6 +35,13 @@ void write_proxy_metrics(metrics::Exposition& out, const Server& server) {
   out.family("switchboard_retries_over_budget_total", "counter",
              "Retries the retry budget refused.");
   out.sample("switchboard_retries_over_budget_total", t.retries_over_budget);
+  out.family("switchboard_local_responses_total", "counter",
+             "Responses the proxy made itself rather than relayed from an instance (malformed or "
+             "too large requests, no route, no instance, failed or timed-out upstreams, built-in "
+             "endpoints), by status class.");
+  for (size_t c = 0; c < kClasses.size(); ++c) {
+    out.sample("switchboard_local_responses_total", {{"code", kClasses[c]}}, t.local_responses[c]);
+  }
 
   // Per instance: the status view /lb-status and the dashboard show (proxy/instance_status.hpp),
   // so the three agree on which instances there are, their state and their figures.
@@ -47,6 +60,22 @@ void write_proxy_metrics(metrics::Exposition& out, const Server& server) {
   for (const ServiceStatus& service : status) {
     out.sample("switchboard_service_panic", {{"service", service.service->name}},
                uint64_t{service.panic});
+  }
+  out.family("switchboard_service_requests_total", "counter",
+             "Client requests routed to the service (each once, however many attempts).");
+  for (const ServiceStatus& service : status) {
+    out.sample("switchboard_service_requests_total", {{"service", service.service->name}},
+               service.requests);
+  }
+  out.family("switchboard_service_local_responses_total", "counter",
+             "Requests routed to the service that the proxy answered itself (no instance "
+             "available, every attempt failed, timeouts, a bad request body), by status class.");
+  for (const ServiceStatus& service : status) {
+    for (size_t c = 0; c < kClasses.size(); ++c) {
+      out.sample("switchboard_service_local_responses_total",
+                 {{"service", service.service->name}, {"code", kClasses[c]}},
+                 service.local_responses[c]);
+    }
   }
   out.family("switchboard_upstream_state", "gauge",
              "1 for the instance's state (passing, critical, draining, ejected, down), 0 for the "
@@ -76,7 +105,6 @@ void write_proxy_metrics(metrics::Exposition& out, const Server& server) {
   });
   out.family("switchboard_upstream_responses_total", "counter",
              "Response heads received from the instance, by status class.");
-  static constexpr std::array<std::string_view, 5> kClasses{"1xx", "2xx", "3xx", "4xx", "5xx"};
   each_instance([&](const Service& s, const InstanceStatus& i) {
     for (size_t c = 0; c < kClasses.size(); ++c) {
       out.sample("switchboard_upstream_responses_total",
@@ -103,14 +131,38 @@ void write_proxy_metrics(metrics::Exposition& out, const Server& server) {
     out.sample("switchboard_upstream_failures_total",
                {{"service", s.name}, {"instance", i.member->address}}, i.failures);
   });
-  out.family("switchboard_upstream_active_requests", "gauge",
-             "Requests and tunnels in flight to the instance (services whose balancing or "
-             "max_conns counts them).");
+  out.family("switchboard_upstream_sent_bytes_total", "counter",
+             "Bytes written to the instance: request heads as forwarded, bodies, WebSocket "
+             "frames.");
   each_instance([&](const Service& s, const InstanceStatus& i) {
-    if (!s.needs.active_requests) return;
+    out.sample("switchboard_upstream_sent_bytes_total",
+               {{"service", s.name}, {"instance", i.member->address}}, i.sent_bytes);
+  });
+  out.family("switchboard_upstream_received_bytes_total", "counter",
+             "Bytes read from the instance: response heads (interim ones too), bodies, "
+             "WebSocket frames.");
+  each_instance([&](const Service& s, const InstanceStatus& i) {
+    out.sample("switchboard_upstream_received_bytes_total",
+               {{"service", s.name}, {"instance", i.member->address}}, i.received_bytes);
+  });
+  out.family("switchboard_upstream_active_requests", "gauge",
+             "Requests and WebSocket tunnels in flight to the instance.");
+  each_instance([&](const Service& s, const InstanceStatus& i) {
     out.sample("switchboard_upstream_active_requests",
-               {{"service", s.name}, {"instance", i.member->address}},
-               static_cast<uint64_t>(std::max<int64_t>(0, i.active)));
+               {{"service", s.name}, {"instance", i.member->address}}, i.active);
+  });
+  out.family("switchboard_upstream_connections_open", "gauge",
+             "Connections to the instance open now: in use by a request or tunnel, or idle in a "
+             "keep-alive pool.");
+  each_instance([&](const Service& s, const InstanceStatus& i) {
+    out.sample("switchboard_upstream_connections_open",
+               {{"service", s.name}, {"instance", i.member->address}}, i.connections_open);
+  });
+  out.family("switchboard_upstream_connections_idle", "gauge",
+             "Of switchboard_upstream_connections_open: idle in the workers' keep-alive pools.");
+  each_instance([&](const Service& s, const InstanceStatus& i) {
+    out.sample("switchboard_upstream_connections_idle",
+               {{"service", s.name}, {"instance", i.member->address}}, i.connections_idle);
   });
   out.family("switchboard_upstream_healthy", "gauge",
              "1 when no health rule has the instance out: passive health, active checks, "
@@ -119,12 +171,21 @@ void write_proxy_metrics(metrics::Exposition& out, const Server& server) {
     out.sample("switchboard_upstream_healthy",
                {{"service", s.name}, {"instance", i.member->address}}, uint64_t{i.healthy()});
   });
-  out.family("switchboard_upstream_ejections", "gauge",
-             "The instance's outlier-ejection multiplier (services with outlier detection).");
+  out.family("switchboard_upstream_ejections_total", "counter",
+             "Outlier ejections of the instance (services with outlier detection).");
   each_instance([&](const Service& s, const InstanceStatus& i) {
     if (!s.outlier) return;
-    out.sample("switchboard_upstream_ejections",
-               {{"service", s.name}, {"instance", i.member->address}}, uint64_t{i.ejections});
+    out.sample("switchboard_upstream_ejections_total",
+               {{"service", s.name}, {"instance", i.member->address}}, i.ejections);
+  });
+  out.family("switchboard_upstream_ejection_multiplier", "gauge",
+             "What the instance's next ejection time is multiplied by: its ejections, less one "
+             "per base_ejection_time it stayed back (services with outlier detection).");
+  each_instance([&](const Service& s, const InstanceStatus& i) {
+    if (!s.outlier) return;
+    out.sample("switchboard_upstream_ejection_multiplier",
+               {{"service", s.name}, {"instance", i.member->address}},
+               uint64_t{i.ejection_multiplier});
   });
 }
 

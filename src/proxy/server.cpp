@@ -137,10 +137,12 @@ int Server::run() {
   signals.async_wait(on_signal);
   signals_context.run();
   const char* signal_name = signal_number == SIGINT ? "SIGINT" : "SIGTERM";
+  // From the signal on the health endpoint fails, whether or not a delay comes first: a request
+  // for it that reaches a connection still open while the process drains gets 503 too.
+  shutting_down_.store(true, std::memory_order_relaxed);
   if (config_.timeouts.shutdown_delay.count() > 0) {
     // Deploys: the outer balancer sees the health endpoint fail and stops sending while we still
     // serve what it sends meanwhile. A second signal cuts the wait short.
-    shutting_down_.store(true, std::memory_order_relaxed);
     spdlog::info("received {}, failing {} for {} ms before draining", signal_name,
                  config_.endpoints.health_path, config_.timeouts.shutdown_delay.count());
     signals.async_wait([&](const ErrorCode&, int) {});

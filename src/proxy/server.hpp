@@ -43,7 +43,8 @@ class Server {
   Worker& worker(unsigned i) { return *workers_[i]; }
   std::shared_ptr<const Snapshot> snapshot() const { return snapshots_.current(); }
   const AccessLog& access_log() const { return *access_log_; }
-  // Any thread: a stop signal came and the shutdown delay runs; the health endpoint fails.
+  // Any thread: a stop signal came (the shutdown delay runs, or the workers drain); the health
+  // endpoint fails.
   bool shutting_down() const { return shutting_down_.load(std::memory_order_relaxed); }
 
  private:

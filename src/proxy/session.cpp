@@ -93,9 +93,11 @@ std::span<const uint32_t> slow_start_weights(const Service& service, std::span<u
   return out;
 }
 
-// One direction of a WebSocket tunnel: bytes from `from` to `to` until either side ends.
+// One direction of a WebSocket tunnel: bytes from `from` to `to` until either side ends, added
+// to `bytes` and to the instance's `counted` as they pass.
 loop::Task<void> pump(loop::Socket& from, loop::Socket& to, char* buffer, size_t size,
-                      Deadline& deadline, std::chrono::milliseconds idle, uint64_t& bytes) {
+                      Deadline& deadline, std::chrono::milliseconds idle, uint64_t& bytes,
+                      SingleWriterCounter& counted) {
   for (;;) {
     ErrorCode ec;
     const size_t n = co_await read_some(from, {buffer, size}, ec);
@@ -116,6 +118,7 @@ loop::Task<void> pump(loop::Socket& from, loop::Socket& to, char* buffer, size_t
       co_return;
     }
     bytes += n;
+    counted.add(n);
   }
 }
 
@@ -144,6 +147,7 @@ Session::Session(Worker& worker, loop::Socket client)
 Session::~Session() {
   set_phase(Phase::kIdle);
   worker_.stats().active.sub();
+  if (upstream_) instance_->counters(worker_.index()).connections.sub();  // closes as it goes
 }
 
 std::chrono::steady_clock::time_point Session::log_clock() const {
@@ -214,6 +218,7 @@ loop::Task<bool> Session::wait_for_request() {
 
 loop::Task<bool> Session::read_request_head() {
   set_phase(Phase::kReading);
+  service_ = nullptr;  // the previous request's, when this one was pipelined behind it
   if (!state_) state_ = worker_.request_states().take();
   const Snapshot& snapshot = worker_.snapshot();
   const config::Limits& limits = snapshot.limits;
@@ -325,6 +330,8 @@ loop::Task<Session::Next> Session::handle_request() {
 
 loop::Task<Session::Next> Session::proxy(size_t service_index, std::string_view target) {
   const Service& service = *snapshot_->services[service_index];
+  service_ = &service;  // from here on, the proxy's own answers count for the service too
+  service.counters->worker(worker_.index()).requests.add();
   const bool body_pending_at_start = !state_->request.message_complete();
   body_begin_ = begin_ + state_->request.head_length();
   const bool expect_continue =
@@ -390,9 +397,9 @@ loop::Task<Session::Next> Session::proxy(size_t service_index, std::string_view 
     }
   } wake_queue{service, worker_.index()};
   upstream::ActiveRequest active;
+  upstream::InFlight in_flight;  // the same span, for every service (/metrics, /lb-status)
   BudgetedRequest budgeted(service.retry_budget, worker_.index());
   budgeted_ = &budgeted;
-  service_ = &service;
   excluded_ = excluded;
   tries_ = 0;
   idempotent_ = is_idempotent(state_->request.method());
@@ -424,10 +431,12 @@ loop::Task<Session::Next> Session::proxy(size_t service_index, std::string_view 
         try_ends_ = CoarseClock::now() + service.retry.try_timeout;
       }
       if (needs_.active_requests && service.limits.max_conns == 0) active.assign(*instance_);
-      instance_->counters(worker_.index()).requests.add();
+      upstream::InstanceCounters& counters = instance_->counters(worker_.index());
+      in_flight.assign(counters);
+      counters.requests.add();
       if (tries_ > 1) {
         worker_.stats().retries.add();
-        instance_->counters(worker_.index()).retries.add();
+        counters.retries.add();
       }
       if (worker_.access_log().enabled()) {
         AccessRecord::copy(state_->log.upstream, instance_->label());
@@ -600,6 +609,7 @@ loop::Task<Session::Attempt> Session::exchange(bool reused) {
   const bool resendable = reused && state_->request.message_complete();
   const auto upstream_start = log_clock();
   upstream_sent_ = worker_.loop().now();
+  upstream::InstanceCounters& counters = instance_->counters(worker_.index());
 
   ErrorCode ec;
   const std::array<asio::const_buffer, 2> first{
@@ -610,13 +620,14 @@ loop::Task<Session::Attempt> Session::exchange(bool reused) {
   if (ec) {
     if (resendable && !deadline_.expired()) co_return Attempt::kRetryOnFreshConnection;
     const bool timed_out = deadline_.expired();
-    instance_->counters(worker_.index()).failures.add();
+    counters.failures.add();
     note_failure(timed_out);
     const Attempt failed = co_await fail_attempt(
         timed_out ? config::HealthConfig::kFailOnTimeout : config::HealthConfig::kFailOnError, true,
         timed_out ? 504 : 502, "upstream connection failed", true);
     co_return failed;
   }
+  counters.sent_bytes.add(state_->head.size() + parsed_ - body_begin);
   if (worker_.access_log().enabled()) state_->log.bytes_in += parsed_ - body_begin;
 
   while (!state_->request.message_complete()) {
@@ -642,12 +653,13 @@ loop::Task<Session::Attempt> Session::exchange(bool reused) {
     deadline_.arm(snapshot.timeouts.upstream_response);
     co_await write_all(*upstream_, std::string_view(buffer, parsed_), ec);
     if (ec) {
-      instance_->counters(worker_.index()).failures.add();
+      counters.failures.add();
       note_failure(false);
       close_upstream();
       co_await reject(502, "upstream connection failed while sending the body", true);
       co_return Attempt::kClose;
     }
+    counters.sent_bytes.add(parsed_);
     if (worker_.access_log().enabled()) state_->log.bytes_in += parsed_;
   }
   begin_ = parsed_;  // a pipelined request may follow in the buffer
@@ -657,8 +669,7 @@ loop::Task<Session::Attempt> Session::exchange(bool reused) {
     co_return outcome;
   }
   if (outcome == Attempt::kDone || outcome == Attempt::kClose) {
-    instance_->counters(worker_.index())
-        .request_latency.record(micros_between(started_, worker_.loop().now()));
+    counters.request_latency.record(micros_between(started_, worker_.loop().now()));
   }
   if (worker_.access_log().enabled()) {
     state_->log.upstream_us =
@@ -709,6 +720,7 @@ loop::Task<Session::Attempt> Session::relay_response(bool resendable) {
       if (!got_byte && worker_.access_log().enabled())
         state_->log.first_byte_us = micros_between(sent_at, worker_.loop().now());
       got_byte = true;
+      counters.received_bytes.add(n);
       end += n;
     }
     const http::ParseStatus status = state_->response.feed(buffer + parsed, end - parsed);
@@ -822,6 +834,7 @@ loop::Task<Session::Attempt> Session::relay_response(bool resendable) {
   while (!state_->response.message_complete()) {
     deadline_.arm(snapshot.timeouts.upstream_response);
     const size_t n = co_await read_some(*upstream_, {buffer, size}, ec);
+    counters.received_bytes.add(n);
     if (n == 0) {
       if (!ec && state_->response.finish() == http::ParseStatus::kMessageComplete) break;
       // Truncated: the client sees the connection close before the announced end.
@@ -852,7 +865,7 @@ loop::Task<Session::Attempt> Session::relay_response(bool resendable) {
                         !stray_bytes && !worker_.draining();
   if (reusable) {
     upstream_->use_file_slot();  // it will serve again
-    worker_.pool().give(instance_->id(), std::move(*upstream_));
+    worker_.pool().give(instance_->id(), counters, std::move(*upstream_));
     upstream_.reset();
   } else {
     close_upstream();
@@ -922,19 +935,22 @@ void Session::note_outlier(health::Outcome outcome) {
 loop::Task<void> Session::tunnel() {
   set_phase(Phase::kTunnel);
   const auto idle = worker_.snapshot().timeouts.websocket_idle;
+  upstream::InstanceCounters& counters = instance_->counters(worker_.index());
   ErrorCode ec;
   // Frames the client sent right behind its handshake are already in the buffer.
   if (parsed_ < end_) {
     co_await write_all(*upstream_, std::string_view(in_.get() + parsed_, end_ - parsed_), ec);
     if (ec) co_return;
+    counters.sent_bytes.add(end_ - parsed_);
   }
   begin_ = parsed_ = end_ = 0;
   deadline_.arm(idle);
   uint64_t up = 0;
   uint64_t down = 0;
   co_await loop::when_all(
-      pump(client_, *upstream_, in_.get(), in_.size(), deadline_, idle, up),
-      pump(*upstream_, client_, out_.get(), out_.size(), deadline_, idle, down));
+      pump(client_, *upstream_, in_.get(), in_.size(), deadline_, idle, up, counters.sent_bytes),
+      pump(*upstream_, client_, out_.get(), out_.size(), deadline_, idle, down,
+           counters.received_bytes));
   close_upstream();
   if (worker_.access_log().enabled()) {
     state_->log.bytes_in += up;
@@ -942,12 +958,13 @@ loop::Task<void> Session::tunnel() {
   }
 }
 
-loop::Task<bool> Session::connect_upstream(const upstream::Instance& instance) {
+loop::Task<bool> Session::connect_upstream(upstream::Instance& instance) {
   upstream_ = loop::Socket::open(worker_.loop(), instance.endpoint());
   if (!upstream_->is_open()) {
     upstream_.reset();
     co_return false;
   }
+  instance.counters(worker_.index()).connections.add();  // close_upstream() takes it off
   deadline_.arm(try_limit(worker_.snapshot().timeouts.upstream_connect));
   const auto start = log_clock();
   const int connected = co_await upstream_->connect(instance.endpoint());
@@ -965,10 +982,12 @@ void Session::close_upstream() {
   if (!upstream_) return;
   upstream_->close();
   upstream_.reset();
+  instance_->counters(worker_.index()).connections.sub();
 }
 
 loop::Task<Session::Next> Session::respond_local(int status, std::string_view content_type,
                                                  std::string_view body, bool close) {
+  close = close || worker_.draining();  // the connection ends after this answer: say so
   state_->head.clear();
   fmt::format_to(std::back_inserter(state_->head),
                  "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n"
@@ -976,6 +995,7 @@ loop::Task<Session::Next> Session::respond_local(int status, std::string_view co
                  status, http::reason_phrase(status), content_type, body.size(),
                  close || !client_keep_alive_ ? "Connection: close\r\n" : "");
   if (!head_request_) state_->head.append(body);
+  count_local_response(status);
   ErrorCode ec;
   deadline_.arm(worker_.snapshot().timeouts.client_body);
   co_await write_all(client_, state_->head, ec);
@@ -987,6 +1007,7 @@ loop::Task<Session::Next> Session::respond_local(int status, std::string_view co
 loop::Task<Session::Next> Session::reject(int status, std::string_view detail, bool close) {
   close = close || !client_keep_alive_;
   http::build_error_response(status, detail, close, head_request_, state_->head);
+  count_local_response(status);
   ErrorCode ec;
   set_phase(Phase::kWriting);
   deadline_.arm(worker_.snapshot().timeouts.client_body);
@@ -1004,6 +1025,14 @@ loop::Task<Session::Next> Session::reject(int status, std::string_view detail, b
     drained += n;
   }
   co_return Next::kClose;
+}
+
+void Session::count_local_response(int status) {
+  const size_t status_class = static_cast<size_t>(std::clamp(status / 100, 1, 5)) - 1;
+  worker_.stats().local_responses[status_class].add();
+  if (service_ != nullptr) {
+    service_->counters->worker(worker_.index()).local_responses[status_class].add();
+  }
 }
 
 void Session::finish_log(int status) {

@@ -77,16 +77,19 @@ class Session {
   loop::Task<Next> respond_local(int status, std::string_view content_type, std::string_view body,
                                  bool close);
   loop::Task<Next> reject(int status, std::string_view detail, bool close);
-  loop::Task<bool> connect_upstream(const upstream::Instance& instance);
+  loop::Task<bool> connect_upstream(upstream::Instance& instance);
   void close_upstream();
   void set_phase(Phase phase);
   void finish_log(int status);
+  // A response the proxy made itself, for /metrics (the worker's and the service's counters).
+  void count_local_response(int status);
   static void on_deadline(void* self);
   // Now, when the access log needs timings; otherwise no clock read.
   std::chrono::steady_clock::time_point log_clock() const;
 
   Worker& worker_;
   loop::Socket client_;
+  // A connection to instance_ (counted open in its counters until closed or given to the pool).
   std::optional<loop::Socket> upstream_;
   std::shared_ptr<const Snapshot> snapshot_;      // the snapshot of the request in flight
   std::shared_ptr<upstream::Instance> instance_;  // the instance of the request in flight

@@ -20,7 +20,8 @@ Service::Service(std::string name_, std::string balance_,
       queue(workers),
       outlier(outlier_),
       slow_start(balance == "round_robin" || balance == "least_conn" ? slow_start_
-                                                                     : config::Duration::zero()) {
+                                                                     : config::Duration::zero()),
+      counters(std::make_shared<ServiceCounters>(workers)) {
   members.reserve(instances.size());
   for (const auto& instance : instances) {
     members.push_back({instance, instance->label(), instance->weight(), {}, {}, true});

@@ -16,6 +16,7 @@
 #include "proxy/conn_queue.hpp"
 #include "proxy/retry_budget.hpp"
 #include "proxy/route_table.hpp"
+#include "proxy/service_counters.hpp"
 #include "upstream/instance.hpp"
 
 namespace sb::proxy {
@@ -75,6 +76,10 @@ struct Service {
   // health.panic_threshold percent, so every instance is used). Written by any worker, read by
   // /lb-status; the worker that flips it logs the transition.
   mutable std::atomic<bool> panic{false};
+  // Requests routed here and the proxy's own answers to them. Shared with the Service objects
+  // before and after this one (the snapshot builder keeps them for the service's life); the
+  // constructor makes fresh ones.
+  std::shared_ptr<ServiceCounters> counters;
 
  private:
   balance::SharedTables shared_;  // before balancers_: they point into it while being built

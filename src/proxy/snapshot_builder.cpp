@@ -76,6 +76,7 @@ void SnapshotBuilder::reconfigure(const config::Config& config) {
     fresh.registered = std::move(entry.registered);
     fresh.declared_routes = std::move(entry.declared_routes);
     fresh.ignored_balance = std::move(entry.ignored_balance);  // warned once, not per reload
+    fresh.counters = std::move(entry.counters);
     entry = std::move(fresh);
   }
   config_order_.clear();
@@ -198,6 +199,11 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::build() {
       auto service = std::make_shared<Service>(name, entry.balance, std::move(instances), workers_,
                                                entry.hash, entry.health, entry.retry, entry.limits,
                                                entry.outlier, entry.slow_start);
+      if (entry.counters) {
+        service->counters = entry.counters;
+      } else {
+        entry.counters = service->counters;
+      }
       // The constructor listed the static instances (and the routed registered ones) as
       // static: the registered ones, routed or held back, take their registry id and state.
       service->members.resize(entry.static_instances.size());

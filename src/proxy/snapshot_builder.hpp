@@ -61,6 +61,8 @@ class SnapshotBuilder {
     // The routes its instances declare, without repeats, in instance-id order: computed when
     // the service changes, so a build walks services, not every instance of a large registry.
     std::vector<registry::RouteDecl> declared_routes;
+    // The service's figures, kept across rebuilds and reloads for as long as the service is here.
+    std::shared_ptr<ServiceCounters> counters;
     std::shared_ptr<const Service> built;  // null: rebuild
     size_t index = 0;                      // in the snapshot being built
   };

@@ -107,11 +107,17 @@ loop::Task<void> Worker::housekeeping() {
     const bool due = co_await housekeeping_timer_.wait_for(kHousekeepingPeriod);
     if (!due) co_return;
     snapshot_.refresh();
+    // Pooled connections of instances no longer routed (draining, critical, gone) are closed;
+    // the snapshot's members are those whose connection counts are still shown.
     std::unordered_set<uint64_t> live;
+    std::unordered_set<uint64_t> shown;
     for (const auto& service : snapshot_.get().services) {
       for (const auto& instance : service->instances) live.insert(instance->id());
+      for (const Member& member : service->members) {
+        if (member.instance) shown.insert(member.instance->id());
+      }
     }
-    pool_.evict(&live);
+    pool_.evict(&live, &shown);
   }
 }
 

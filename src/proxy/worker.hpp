@@ -4,6 +4,7 @@
 // published snapshot and counters that are written by this worker only.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <memory>
 #include <optional>
@@ -39,6 +40,8 @@ struct WorkerStats {
   SingleWriterCounter tunnels;
   SingleWriterCounter retries;              // attempts after a request's first
   SingleWriterCounter retries_over_budget;  // retries the retry budget refused
+  // Responses the proxy made itself (errors, built-in endpoints), 1xx..5xx.
+  std::array<SingleWriterCounter, 5> local_responses;
 };
 
 class Worker {

@@ -3,6 +3,8 @@
 // than backends' usual keep-alive timeouts, so we rarely pick one the backend is about to close).
 // A connection is handed out only after a non-blocking peek finds nothing to read: one the upstream
 // closed, or on which it sent bytes nobody asked for (a framing doubt), is dropped instead.
+// The pool keeps the instance's connection gauges of this worker (InstanceCounters::connections
+// and idle_connections) right as connections come, go back out and are closed here.
 #pragma once
 
 #include <chrono>
@@ -14,6 +16,7 @@
 
 #include "core/coarse_clock.hpp"
 #include "loop/socket.hpp"
+#include "upstream/instance.hpp"
 
 namespace sb::upstream {
 
@@ -23,9 +26,15 @@ class ConnectionPool {
       : max_idle_(max_idle), idle_timeout_(idle_timeout) {}
 
   std::optional<loop::Socket> take(uint64_t instance);
-  void give(uint64_t instance, loop::Socket socket);
+  // `counters`: this worker's counters of the instance, which must live as long as the instance
+  // is in `shown` at every evict() (the snapshot holds it).
+  void give(uint64_t instance, InstanceCounters& counters, loop::Socket socket);
   // Closes connections idle for longer than the timeout, and those of instances not in `live`.
-  void evict(const std::unordered_set<uint64_t>* live);
+  // `shown`: the instances whose counters still count (every instance of the snapshot, routed or
+  // held back); a connection of any other instance is closed without touching its counters,
+  // which may be gone. Null: every instance is live and shown.
+  void evict(const std::unordered_set<uint64_t>* live, const std::unordered_set<uint64_t>* shown);
+  // At teardown: closes everything, counters untouched.
   void clear() { idle_.clear(); }
   size_t idle_count() const;
 
@@ -34,9 +43,13 @@ class ConnectionPool {
     loop::Socket socket;
     CoarseClock::time_point since;
   };
+  struct PerInstance {
+    InstanceCounters* counters = nullptr;
+    std::vector<Idle> idle;
+  };
   size_t max_idle_;
   std::chrono::milliseconds idle_timeout_;
-  std::unordered_map<uint64_t, std::vector<Idle>> idle_;
+  std::unordered_map<uint64_t, PerInstance> idle_;
 };
 
 }  // namespace sb::upstream

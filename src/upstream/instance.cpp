@@ -13,27 +13,15 @@ Instance::Instance(uint64_t id, std::string host, uint16_t port,
       workers_(workers),
       counters_(std::make_unique<InstanceCounters[]>(workers)) {}
 
-uint64_t Instance::requests() const {
-  uint64_t sum = 0;
-  for (unsigned w = 0; w < workers_; ++w) sum += counters_[w].requests.get();
-  return sum;
+uint64_t Instance::sum(SingleWriterCounter InstanceCounters::*counter) const {
+  uint64_t total = 0;
+  for (unsigned w = 0; w < workers_; ++w) total += (counters_[w].*counter).get();
+  return total;
 }
 
 uint64_t Instance::responses(int status_class) const {
   uint64_t sum = 0;
   for (unsigned w = 0; w < workers_; ++w) sum += counters_[w].responses[status_class - 1].get();
-  return sum;
-}
-
-uint64_t Instance::failures() const {
-  uint64_t sum = 0;
-  for (unsigned w = 0; w < workers_; ++w) sum += counters_[w].failures.get();
-  return sum;
-}
-
-uint64_t Instance::retries() const {
-  uint64_t sum = 0;
-  for (unsigned w = 0; w < workers_; ++w) sum += counters_[w].retries.get();
   return sum;
 }
 

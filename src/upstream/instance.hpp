@@ -22,7 +22,14 @@ struct alignas(64) InstanceCounters {
   SingleWriterCounter requests;
   std::array<SingleWriterCounter, 5> responses;  // 1xx..5xx
   SingleWriterCounter failures;                  // connect errors, resets, timeouts, garbage
-  SingleWriterCounter retries;  // of `requests`: attempts that retried one failed elsewhere
+  SingleWriterCounter retries;         // of `requests`: attempts that retried one failed elsewhere
+  SingleWriterCounter sent_bytes;      // written to the instance: request heads, bodies, tunnels
+  SingleWriterCounter received_bytes;  // read from it: responses (interim and dropped ones too)
+  // Gauges: up and down on this worker only, so each worker's value is its own count and the
+  // sum over workers is the instance's.
+  SingleWriterCounter in_flight;               // requests and tunnels at the instance (InFlight)
+  SingleWriterCounter connections;             // upstream connections open: in use and idle
+  SingleWriterCounter idle_connections;        // of `connections`: idle in the worker's pool
   metrics::LatencyHistogram upstream_latency;  // request sent -> final response head
   metrics::LatencyHistogram request_latency;   // request head read -> response relayed
 };
@@ -83,14 +90,24 @@ class Instance {
     return std::max({came_back_.load(std::memory_order_relaxed), passive_.down_until(),
                      outlier_.ejected_until()});
   }
-  uint64_t requests() const;
+  // The workers' counters summed (any thread).
+  uint64_t requests() const { return sum(&InstanceCounters::requests); }
   uint64_t responses(int status_class) const;  // 1..5
-  uint64_t failures() const;
-  uint64_t retries() const;
+  uint64_t failures() const { return sum(&InstanceCounters::failures); }
+  uint64_t retries() const { return sum(&InstanceCounters::retries); }
+  uint64_t sent_bytes() const { return sum(&InstanceCounters::sent_bytes); }
+  uint64_t received_bytes() const { return sum(&InstanceCounters::received_bytes); }
+  // Requests and tunnels in flight to the instance from every worker, whatever the algorithm
+  // (active_requests() above is counted only where a pick needs it).
+  uint64_t in_flight() const { return sum(&InstanceCounters::in_flight); }
+  uint64_t connections() const { return sum(&InstanceCounters::connections); }
+  uint64_t idle_connections() const { return sum(&InstanceCounters::idle_connections); }
   metrics::LatencyTotals upstream_latency() const;
   metrics::LatencyTotals request_latency() const;
 
  private:
+  uint64_t sum(SingleWriterCounter InstanceCounters::*counter) const;
+
   uint64_t id_;
   std::string host_;
   uint16_t port_;
@@ -148,6 +165,32 @@ class ActiveRequest {
 
  private:
   Instance* instance_ = nullptr;
+};
+
+// One request (or tunnel) in flight to an instance, counted in the worker's
+// InstanceCounters::in_flight while this object holds it; for every service, unlike
+// ActiveRequest. Every way a request ends releases it; a retry on another instance moves it. The
+// counters' instance must outlive the holder. Single thread: the session's worker.
+class InFlight {
+ public:
+  InFlight() = default;
+  ~InFlight() { release(); }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+
+  void assign(InstanceCounters& counters) {
+    release();
+    counters.in_flight.add();
+    counters_ = &counters;
+  }
+  void release() {
+    if (counters_ == nullptr) return;
+    counters_->in_flight.sub();
+    counters_ = nullptr;
+  }
+
+ private:
+  InstanceCounters* counters_ = nullptr;
 };
 
 }  // namespace sb::upstream

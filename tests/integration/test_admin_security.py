@@ -121,3 +121,17 @@ def test_short_token_is_refused(tmp_path):
     result = run_switchboard(["serve", "--config", str(conf)])
     assert result.returncode == 2
     assert "admin.token: must be at least 16 characters with no spaces" in result.stderr
+
+
+def test_short_or_spaced_token_from_the_environment_is_refused(tmp_path):
+    for bad in ("short", "has a space in it 0123456789"):
+        env = {**os.environ, "SWITCHBOARD_ADMIN_TOKEN": bad}
+        result = subprocess.run([switchboard_bin(), "serve", "--backends", "127.0.0.1:9",
+                                 "--listen", "127.0.0.1:0", "--admin-listen", "0.0.0.0:0"],
+                                capture_output=True, text=True, timeout=10, env=env,
+                                stdin=subprocess.DEVNULL, cwd=tmp_path)
+        assert result.returncode == 2, (bad, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert lines == ["switchboard: SWITCHBOARD_ADMIN_TOKEN: must be at least 16 characters "
+                         "with no spaces"], lines
+        assert bad not in result.stderr  # the secret is not echoed

@@ -1,6 +1,7 @@
 """The live dashboard (GET / on the admin listener) in a real headless Chromium, driven over the
 DevTools protocol: the page loads with no console error or exception, shows the services and
-their instances, its drain button drains a registered instance, and a screenshot is saved
+their instances with live figures (req/s, share, p50/p99, error rate) while traffic flows, its
+drain and undrain buttons drain and undrain a registered instance, and a screenshot is saved
 (build/<preset>/dashboard.png, next to the binary)."""
 
 import asyncio
@@ -9,6 +10,7 @@ import json
 import re
 import shutil
 import subprocess
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import pytest
 import websockets
 
 from harness import AdminApi, make_config, service, switchboard_bin, wait_until
-from rawhttp import request
+from rawhttp import RawConn, request
 
 pytestmark = pytest.mark.skipif(shutil.which("chromium") is None,
                                 reason="chromium not installed (scripts/install-deps.sh)")
@@ -94,6 +96,40 @@ class Page:
             await asyncio.sleep(0.05)  # polling the page with a deadline
 
 
+class Traffic:
+    """Requests to `path` over one keep-alive connection, from a thread, until stopped: the
+    dashboard's req/s and share come from the change between two of its polls."""
+
+    def __init__(self, port, path):
+        self.stop_event = threading.Event()
+        self.statuses = []
+        self.thread = threading.Thread(target=self._run, args=(port, path), daemon=True)
+        self.thread.start()
+
+    def _run(self, port, path):
+        with RawConn(port) as conn:
+            while not self.stop_event.is_set():
+                self.statuses.append(conn.request(path=path).status)
+                self.stop_event.wait(0.005)  # a steady trickle, not a flood on a 2-core machine
+
+    def stop(self):
+        self.stop_event.set()
+        self.thread.join(10)
+
+
+# The figures of the rows of `addresses`, once every one shows a rate above 0 and the rest of
+# its figures (null until then).
+LIVE_FIGURES = """(() => {
+  const rows = [...document.querySelectorAll('tr[data-instance]')]
+      .filter(r => %s.includes(r.dataset.instance));
+  if (rows.length < %d) return null;
+  const cells = rows.map(r => Object.fromEntries(['rate', 'share', 'p50', 'p99', 'errors'].map(
+      f => [f, r.querySelector('td[data-field="' + f + '"]').textContent])));
+  return cells.every(c => parseFloat(c.rate) > 0 && c.share !== '-' && c.p50 !== '-' &&
+                          c.p99 !== '-' && c.errors !== '-') ? cells : null;
+})()"""
+
+
 def test_dashboard_shows_instances_and_drains_one(switchboard, nginx_backends, tmp_path):
     nginx = nginx_backends(3)
     sb = switchboard(config=make_config([service("static", [nginx.addrs[0]])],
@@ -105,6 +141,8 @@ def test_dashboard_shows_instances_and_drains_one(switchboard, nginx_backends, t
                             routes=[{"path_prefix": "/web"}])[0] in (200, 201)
     for _ in range(6):
         assert request(sb.port, path="/web").status == 200
+    web = nginx.addrs[1:]
+    traffic = Traffic(sb.port, "/web")
     browser = Browser(f"{sb.admin_url}/", tmp_path / "chromium-profile")
     screenshot = Path(switchboard_bin()).parent / "dashboard.png"
 
@@ -118,22 +156,44 @@ def test_dashboard_shows_instances_and_drains_one(switchboard, nginx_backends, t
                 "document.querySelectorAll('tr[data-instance]').length >= 3 && "
                 "[...document.querySelectorAll('tr[data-instance]')].map(r => r.dataset.instance)")
             text = await page.evaluate("document.body.innerText")
+            # Traffic flows through both web instances: every figure shows a value.
+            figures = await page.until(LIVE_FIGURES % (json.dumps(web), len(web)))
             await page.evaluate(
                 "document.querySelector('button[data-action=\"drain:web/w0\"]').click()")
             await page.until("document.body.innerText.includes('draining')")
             shot = await page.send("Page.captureScreenshot", format="png")
             screenshot.write_bytes(base64.b64decode(shot["data"]))
-            return rows, text, page.errors
+            drained = await asyncio.to_thread(lambda: api.instances("web")["w0"]["state"])
+            await page.evaluate(
+                "document.querySelector('button[data-action=\"undrain:web/w0\"]').click()")
+            # The page shows it back, with a drain button again.
+            await page.until(
+                "document.querySelector('button[data-action=\"drain:web/w0\"]') !== null && "
+                "[...document.querySelectorAll('tr[data-instance]')].some(r => "
+                f"r.dataset.instance === '{web[0]}' && "
+                "r.querySelector('td[data-field=\"state\"]').textContent === 'passing')")
+            return rows, text, figures, drained, page.errors
 
     try:
-        rows, text, errors = asyncio.run(drive())
+        rows, text, figures, drained, errors = asyncio.run(drive())
     finally:
         browser.close()
+        traffic.stop()
     assert sorted(rows) == sorted(nginx.addrs), rows
+    assert len(figures) == 2, figures
+    for f in figures:
+        assert float(f["rate"]) > 0, figures
+        share = re.fullmatch(r"(\d+) %", f["share"])
+        assert share and 0 < int(share.group(1)) < 100, figures  # round robin: both get some
+        assert 0 <= float(f["p50"]) <= float(f["p99"]), figures
+        assert f["errors"] == "0.0 %", figures
+    assert sum(int(f["share"].split()[0]) for f in figures) in (99, 100, 101), figures
+    assert traffic.statuses and set(traffic.statuses) == {200}
     assert "static (round_robin)" in text and "web (round_robin)" in text
     assert "registry: web/w0 registered" in text  # the events feed
     assert errors == [], errors
-    assert api.instances("web")["w0"]["state"] == "draining"
+    assert drained == "draining"
+    assert api.instances("web")["w0"]["state"] == "passing"  # undrained
     assert screenshot.stat().st_size > 10_000
     api.close()
 

@@ -2,7 +2,8 @@
 algorithms, timeouts and limits change while in-flight requests, WebSocket tunnels, idle
 keep-alive connections (client and pooled upstream) and registrations carry on; a bad config, or
 a change that takes a restart, is refused with the reason and the running config keeps serving;
-20 reloads under wrk load fail no request."""
+20 reloads spread over a wrk run, each changing something else, fail no request; a reload that
+adds an active check takes an instance failing it out."""
 
 import asyncio
 import json
@@ -10,6 +11,7 @@ import re
 import signal
 import subprocess
 import threading
+import time
 
 import websockets
 
@@ -169,22 +171,95 @@ def test_service_leaving_the_file_keeps_its_registered_meta_balance(switchboard,
     assert {backend_of(request(sb.port, path="/web")) for _ in range(3)} == {"backend-1"}
 
 
+def lb_status(sb):
+    return json.loads(request(sb.port, path="/lb-status?format=json").body)
+
+
 def test_twenty_reloads_under_load_fail_no_request(switchboard, nginx_backends):
+    """The reloads are spread over wrk's run (it is sending before the first and still running at
+    the last), and each changes something else: routes, algorithm, health settings, timeouts,
+    limits, instances and weights."""
     nginx = nginx_backends(3)
-    configs = [make_config([service("web", nginx.addrs)]),
-               make_config([service("web", nginx.addrs[:2], balance="least_conn")]),
-               make_config([service("web", nginx.addrs[1:], weights=[3, 1])])]
+    web = service("web", nginx.addrs)
+    alt = service("alt", nginx.addrs[:1])
+    to_web = [{"path_prefix": "/", "service": "web"}]
+
+    def config(web_service=web, routes=to_web, **sections):
+        return make_config([web_service, alt], routes=routes, **sections)
+
+    configs = [
+        config(),
+        # Routes: "/" goes to another service, and a new prefix appears.
+        config(routes=[{"path_prefix": "/api", "service": "web"},
+                       {"path_prefix": "/", "service": "alt"}]),
+        # Algorithm.
+        config(web_service={**web, "balance": "least_conn"}),
+        # Health settings: passive ones and an active check.
+        config(web_service={**web, "health": {
+            "max_fails": 3, "fail_timeout": "5s", "panic_threshold": 30,
+            "check": {"path": "/", "interval": "200ms", "timeout": "150ms", "rise": 1,
+                      "fall": 2}}}),
+        # Timeouts.
+        config(timeouts={"upstream_response": "5s", "upstream_connect": "1s",
+                         "client_header": "5s", "keepalive_idle": "20s"}),
+        # Limits, global and the service's own.
+        config(web_service={**web, "max_conns": 200, "queue": {"size": 50, "timeout": "2s"}},
+               limits={"header_count": 40, "request_line": "4k", "body_size": "1m"}),
+        # Instances, weights and another algorithm together.
+        config(web_service=service("web", nginx.addrs[1:], weights=[3, 1], balance="p2c")),
+    ]
     sb = switchboard(config=configs[0])
-    wrk = subprocess.Popen(["wrk", "-t1", "-c16", "-d4s", f"http://127.0.0.1:{sb.port}/"],
+    duration = 10
+    wrk = subprocess.Popen(["wrk", "-t1", "-c16", f"-d{duration}s", f"http://127.0.0.1:{sb.port}/"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    started = time.monotonic()
     try:
+        baseline = lb_status(sb)["requests"]
+        wait_until(lambda: lb_status(sb)["requests"] > baseline + 500, 5,
+                   message="wrk sending requests")
+        before = lb_status(sb)["requests"]
+        # The 20 reloads over what is left of the run, less a margin at the end.
+        first = time.monotonic()
+        step = (started + duration - 1.5 - first) / 20
+        assert step > 0.1, "wrk took too long to start sending"
         for i in range(20):
+            time.sleep(max(0.0, first + i * step - time.monotonic()))  # pacing, not waiting
             write(sb, configs[(i + 1) % len(configs)])
-            assert reload(sb)[0] == 200
+            status, _, body = reload(sb)
+            assert status == 200, body
+        assert wrk.poll() is None, "wrk ended before the last reload"
+        during = lb_status(sb)["requests"] - before
         out, _ = wrk.communicate(timeout=30)
     finally:
         if wrk.poll() is None:
             wrk.kill()
+    assert during > 1000, during  # traffic flowed while the reloads went on
     assert int(re.search(r"(\d+) requests in", out).group(1)) > 1000, out
     assert "Non-2xx" not in out and "Socket errors" not in out, out
     assert sb.stderr().count("config reloaded") == 20
+
+
+def test_reload_adding_an_active_check_takes_a_failing_instance_out(switchboard, nginx_backends,
+                                                                    echo_backend):
+    nginx = nginx_backends(1)
+    sick = echo_backend("sick")
+    config = make_config([service("web", [nginx.addrs[0], sick.addr])])
+    sb = switchboard(config=config)
+    assert {backend_of(request(sb.port)) for _ in range(4)} == {"backend-0", "sick"}
+
+    # The check's path: nginx answers it 200, the echo backend with the status it names.
+    config["services"][0]["health"] = {"check": {"path": "/?status=503", "interval": "100ms",
+                                                 "timeout": "100ms", "rise": 1, "fall": 1}}
+    write(sb, config)
+    assert reload(sb)[0] == 200
+
+    def checked():
+        web = next(s for s in lb_status(sb)["services"] if s["name"] == "web")
+        by_address = {i["address"]: i for i in web["instances"]}
+        return by_address[sick.addr]["check"] == "down" and by_address[nginx.addrs[0]]["check"] == "up" \
+            and by_address[sick.addr]["state"] == "down"
+
+    wait_until(checked, 5, message="the sick instance down by its checks")
+    assert {backend_of(request(sb.port)) for _ in range(10)} == {"backend-0"}
+    assert f"instance {sick.addr} of service web failed 1 active check(s) in a row (answered " \
+        "503): down" in sb.stderr()

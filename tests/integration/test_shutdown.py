@@ -1,6 +1,8 @@
 """Graceful shutdown: on SIGTERM/SIGINT the proxy stops accepting, lets in-flight requests finish
-(up to timeouts.drain), closes idle connections and exits 0."""
+(up to timeouts.drain), closes idle connections and exits 0; from the signal on, the health
+endpoint answers 503, with or without a shutdown delay."""
 
+import json
 import signal
 import threading
 import time
@@ -137,3 +139,36 @@ def test_second_signal_cuts_the_shutdown_delay_short(nginx_backends, switchboard
     sb.send_signal(signal.SIGTERM)
     assert sb.stop(timeout=10) == 0
     assert time.monotonic() - signalled < 5
+
+
+def test_health_fails_while_draining_without_a_shutdown_delay(echo_backend, switchboard):
+    """shutdown_delay 0 (the default): the drain starts at once, and a health check that still
+    reaches the proxy on a connection it keeps (a request head half read when the signal came)
+    gets 503 "shutting down", not 200, while a request in flight finishes."""
+    be = echo_backend()
+    sb = proxy_for(switchboard, [be.addr], timeouts={"drain": "10s"})
+    t, result = start_slow_request(sb, "/?delay_ms=2500")
+    wait_until(lambda: be.head_count() == 1, 5, message="slow request at the backend")
+    check = RawConn(sb.port)
+    check.send(b"GET /lb-health HTTP/1.1\r\nHost: lb\r\n")  # the head's end comes later
+
+    def reading():
+        status = json.loads(request(sb.port, path="/lb-status?format=json").body)
+        return status["connections"]["reading"] >= 1
+
+    wait_until(reading, 5, message="the health check's head being read")
+    sb.send_signal(signal.SIGTERM)
+    # The listener closes once the workers drain: the signal has been taken in.
+    wait_until(lambda: connect_refused(sb.port), 2, message="listener closed after SIGTERM")
+    check.send(b"\r\n")
+    r = check.read_response()
+    assert r.status == 503 and r.body == b"shutting down\n", r
+    assert r.header("Connection") == "close"
+    assert check.closed_within(2)
+    check.close()
+    assert "response" not in result, "the slow request finished before the check: nothing drained"
+
+    t.join(10)
+    assert "error" not in result, result.get("error")
+    assert result["response"].status == 200
+    assert sb.stop(timeout=10) == 0

@@ -76,6 +76,7 @@ TEST(InstanceStatus, StateWordsFollowTheRegistryThenTheHealthRules) {
   EXPECT_EQ(instances[1]["check"], "down");
   EXPECT_EQ(instances[2]["ejected"], true);
   EXPECT_EQ(instances[2]["ejections"], 1);
+  EXPECT_EQ(instances[2]["ejection_multiplier"], 1);
   EXPECT_EQ(instances[4]["id"], "b-drain");
   EXPECT_EQ(instances[4]["routed"], false);
   EXPECT_EQ(instances[4]["weight"], 2);
@@ -84,6 +85,21 @@ TEST(InstanceStatus, StateWordsFollowTheRegistryThenTheHealthRules) {
   EXPECT_EQ(instances[6]["address"], "no-such-host.invalid:9104");
   EXPECT_TRUE(instances[6]["requests"].is_null());
   EXPECT_FALSE(instances[6].contains("active"));
+}
+
+TEST(InstanceStatus, ServiceFiguresSurviveARebuildOfTheService) {
+  proxy::SnapshotBuilder builder(web_config(false, false), 1);
+  const auto before = builder.build();
+  before->services[0]->counters->worker(0).requests.add(4);
+  // A registration rebuilds the service; a reload rebuilds them all.
+  builder.set_registered("web", std::vector<registry::InstanceView>{
+                                    registered("r1", "127.0.0.1", 9101, InstanceState::kPassing)});
+  const auto registered_one = builder.build();
+  ASSERT_NE(registered_one->services[0], before->services[0]);
+  EXPECT_EQ(registered_one->services[0]->counters->requests(), 4u);
+  builder.reconfigure(web_config(true, false));
+  const auto reloaded = builder.build();
+  EXPECT_EQ(reloaded->services[0]->counters->requests(), 4u);
 }
 
 TEST(InstanceStatus, FiguresAreSummedOverWorkers) {
@@ -96,12 +112,27 @@ TEST(InstanceStatus, FiguresAreSummedOverWorkers) {
     c.responses[1].add(3);  // 2xx
     c.responses[4].add(1);  // 5xx
     c.failures.add(1);
+    c.sent_bytes.add(100);
+    c.received_bytes.add(1000);
+    c.in_flight.add(w + 1);
+    c.connections.add(3);
+    c.idle_connections.add(2);
     for (int n = 0; n < 4; ++n) c.upstream_latency.record(800);  // 1 ms bucket
     c.upstream_latency.record(40'000);                           // 50 ms bucket
   }
+  proxy::ServiceWorkerCounters& service = snapshot->services[0]->counters->worker(1);
+  service.requests.add(12);
+  service.local_responses[4].add(2);  // 5xx
   const auto status = proxy::collect_status(*snapshot, CoarseClock::now());
   const proxy::InstanceStatus& s = status[0].instances[0];
   EXPECT_EQ(s.requests, 10u);
+  EXPECT_EQ(s.sent_bytes, 200u);
+  EXPECT_EQ(s.received_bytes, 2000u);
+  EXPECT_EQ(s.active, 3u);  // round robin does not count for its picks; the status view does
+  EXPECT_EQ(s.connections_open, 6u);
+  EXPECT_EQ(s.connections_idle, 4u);
+  EXPECT_EQ(status[0].requests, 12u);
+  EXPECT_EQ(status[0].local_responses[4], 2u);
   EXPECT_EQ(s.responses[1], 6u);
   EXPECT_EQ(s.errors(), 4u);
   EXPECT_DOUBLE_EQ(*s.error_rate(), 0.4);
@@ -112,6 +143,14 @@ TEST(InstanceStatus, FiguresAreSummedOverWorkers) {
   EXPECT_FALSE(idle.latency_ms(0.5).has_value());
   const nlohmann::json json = proxy::to_json(status[0]);
   EXPECT_EQ(json["instances"][0]["responses"]["2xx"], 6);
+  EXPECT_EQ(json["instances"][0]["sent_bytes"], 200);
+  EXPECT_EQ(json["instances"][0]["received_bytes"], 2000);
+  EXPECT_EQ(json["instances"][0]["active"], 3);
+  EXPECT_EQ(json["instances"][0]["connections"]["open"], 6);
+  EXPECT_EQ(json["instances"][0]["connections"]["idle"], 4);
+  EXPECT_EQ(json["instances"][1]["active"], 0);
+  EXPECT_EQ(json["requests"], 12);
+  EXPECT_EQ(json["local_responses"]["5xx"], 2);
   EXPECT_EQ(json["instances"][0]["p99_ms"], 50.0);
   EXPECT_TRUE(json["instances"][1]["p50_ms"].is_null());
   EXPECT_TRUE(json["instances"][1]["error_rate"].is_null());

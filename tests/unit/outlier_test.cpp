@@ -91,6 +91,15 @@ TEST(Outlier, TimeBackHealsTheMultiplier) {
   EXPECT_EQ(state.eject(kStart + 155s, policy()), 30s);
 }
 
+TEST(Outlier, EveryEjectionIsCountedWhileTheMultiplierHeals) {
+  OutlierState state;
+  state.eject(kStart, policy());
+  state.eject(kStart + 30s, policy());
+  state.eject(kStart + 500s, policy());  // long back: the multiplier starts over
+  EXPECT_EQ(state.ejections(), 1u);
+  EXPECT_EQ(state.ejections_total(), 3u);
+}
+
 TEST(Outlier, ReturnIsReportedOnce) {
   OutlierState state;
   state.eject(kStart, policy());
