@@ -135,6 +135,15 @@ class EtcdCluster:
         self.call("/v3/kv/compaction", {"revision": str(revision), "physical": True})
         return revision
 
+    def get(self, key):
+        """The key's kv as the gateway gives it (value base64-decoded), or None."""
+        kvs = self.call("/v3/kv/range", {"key": b64(key)}).get("kvs", [])
+        if not kvs:
+            return None
+        kv = dict(kvs[0])
+        kv["value"] = base64.b64decode(kv.get("value", "")).decode()
+        return kv
+
     def keys(self, prefix="/switchboard/"):
         end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
         answer = self.call("/v3/kv/range", {"key": b64(prefix), "range_end": b64(end), "keys_only": True})

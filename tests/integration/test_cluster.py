@@ -2,8 +2,9 @@
 through one node is routed by the others; TTL expiry, drain and deregistration are seen by all;
 with etcd gone traffic keeps flowing and writes get 503 at once; when etcd comes back each node
 catches up without losing a change (also past a compaction, with a full read); losing one of three
-etcd members or a switchboard node changes nothing for clients."""
+etcd members or a switchboard node changes nothing for clients. Passive health stays per node."""
 
+import json
 import re
 import signal
 import subprocess
@@ -60,6 +61,13 @@ def metric(sb, name):
 def register(api, service, iid, addr, **fields):
     host, port = addr.split(":")
     return api.register(service, iid, host, int(port), **fields)
+
+
+def lb_instance(sb, iid, service="web"):
+    """One registered instance as the node's proxy sees it (/lb-status JSON)."""
+    status = json.loads(request(sb.port, path="/lb-status?format=json").body)
+    svc = next(s for s in status["services"] if s["name"] == service)
+    return next(i for i in svc["instances"] if i.get("id") == iid)
 
 
 def test_a_registration_through_one_node_is_routed_by_every_node(switchboard, nginx_backends, etcd):
@@ -323,3 +331,46 @@ def test_bad_registry_settings_exit_2_naming_the_key(tmp_path):
         result = run_switchboard(["serve", "--config", str(conf)], cwd=tmp_path)
         assert result.returncode == 2, (settings, result.stderr)
         assert result.stderr.strip().startswith(f"switchboard: {key}: "), result.stderr
+
+
+def test_passive_health_stays_with_the_node_that_saw_the_failures(switchboard, nginx_backends, etcd):
+    """Node A marks an instance down on its own traffic; the registry (etcd, both nodes' /v1) is
+    untouched, and node B, which saw no failure, keeps routing to it once it is back, while A holds
+    it down for the rest of its fail_timeout."""
+    steady = nginx_backends(2)  # its backend-1 is the steady instance
+    flaky = nginx_backends(1)   # backend-0
+    cluster = etcd()
+    config = make_config([{"name": "web", "instances": [],
+                           "health": {"max_fails": 1, "fail_timeout": "60s"}}],
+                         registry={"deregister_after": "1s"})
+    a = switchboard(args=("--registry", cluster.url()), config=config)
+    b = switchboard(args=("--registry", cluster.url()), config=config)
+    api_a, api_b = AdminApi(a.admin_port), AdminApi(b.admin_port)
+    assert register(api_a, "web", "flaky", flaky.addrs[0])[0] == 201
+    assert register(api_a, "web", "steady", steady.addrs[1])[0] == 201
+    both = {"backend-0", "backend-1"}
+    wait_for(lambda: {body(request(b.port)) for _ in range(4)} == both, message="B routing both")
+    record = cluster.get("/switchboard/instances/web/flaky")
+
+    flaky.stop()
+    # Through A only: the refused attempt marks flaky down on A (max_fails 1) and the request
+    # moves on to steady, so clients see no error.
+    assert [body(request(a.port)) for _ in range(6)] == ["backend-1"] * 6
+    assert lb_instance(a, "flaky")["state"] == "down"
+    assert lb_instance(a, "flaky")["failures"] == 1
+    assert lb_instance(b, "flaky")["state"] == "passing"
+    assert lb_instance(b, "flaky")["failures"] == 0
+    # Nothing of it reached the registry: the record in etcd is the one written, and both nodes'
+    # API report flaky passing.
+    assert cluster.get("/switchboard/instances/web/flaky") == record
+    for api in (api_a, api_b):
+        assert api.instances("web")["flaky"]["state"] == "passing"
+
+    nginx_backends(1, ports=flaky.ports)  # back where it was
+    # B never saw it fail: it routes to it again at once...
+    assert {body(request(b.port)) for _ in range(4)} == both
+    assert lb_instance(b, "flaky")["state"] == "passing"
+    # ...while A keeps it down for the rest of fail_timeout.
+    assert {body(request(a.port)) for _ in range(6)} == {"backend-1"}
+    assert lb_instance(a, "flaky")["state"] == "down"
+    assert cluster.get("/switchboard/instances/web/flaky") == record
