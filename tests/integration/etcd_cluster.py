@@ -92,6 +92,20 @@ class EtcdCluster:
         for i in range(len(self.names)):
             self.kill(i, signal.SIGTERM)
 
+    def replace(self):
+        """Every member stopped and started afresh on the same ports with empty data and a new
+        token, so a new cluster id: etcd rebuilt, or another cluster put where this one was."""
+        self.stop()
+        for name in self.names:
+            shutil.rmtree(self.workdir / name, ignore_errors=True)
+        self.token = "sb-test-" + uuid.uuid4().hex[:8]
+        for i in range(len(self.names)):
+            self.start(i)
+        return self.wait_healthy()
+
+    def cluster_id(self):
+        return self.call("/v3/kv/range", {"key": b64("health-check")})["header"]["cluster_id"]
+
     def alive(self, i):
         return self.procs[i] is not None and self.procs[i].poll() is None
 
@@ -143,6 +157,9 @@ class EtcdCluster:
         kv = dict(kvs[0])
         kv["value"] = base64.b64decode(kv.get("value", "")).decode()
         return kv
+
+    def put(self, key, value):
+        return int(self.call("/v3/kv/put", {"key": b64(key), "value": b64(value)})["header"]["revision"])
 
     def keys(self, prefix="/switchboard/"):
         end = prefix[:-1] + chr(ord(prefix[-1]) + 1)

@@ -1,8 +1,9 @@
 """Cluster mode (issue 6): several switchboards sharing one registry on real etcd. A registration
 through one node is routed by the others; TTL expiry, drain and deregistration are seen by all;
 with etcd gone traffic keeps flowing and writes get 503 at once; when etcd comes back each node
-catches up without losing a change (also past a compaction, with a full read); losing one of three
-etcd members or a switchboard node changes nothing for clients. Passive health stays per node."""
+catches up without losing a change (also past a compaction, or when etcd is replaced by another
+cluster, with a full read); losing one of three etcd members or a switchboard node changes nothing
+for clients. Passive health stays per node."""
 
 import json
 import re
@@ -374,3 +375,39 @@ def test_passive_health_stays_with_the_node_that_saw_the_failures(switchboard, n
     assert {body(request(a.port)) for _ in range(6)} == {"backend-1"}
     assert lb_instance(a, "flaky")["state"] == "down"
     assert cluster.get("/switchboard/instances/web/flaky") == record
+
+
+def test_an_etcd_replaced_by_another_cluster_is_read_afresh(switchboard, nginx_backends, etcd, relay):
+    """etcd rebuilt empty on the same address (a new cluster id): the node notices the other
+    cluster when its watch resumes, reads everything afresh, drops instances that no longer exist,
+    takes the new cluster's ones and keeps taking writes, with revisions that started over."""
+    nginx = nginx_backends(2)
+    cluster = etcd()
+    path_a = relay(cluster.client_ports[0])
+    a, api_a = node(switchboard, f"etcd://{path_a.address}")
+    for iid in ("gone-1", "gone-2"):
+        assert register(api_a, "web", iid, nginx.addrs[0], routes=[{"path_prefix": "/"}])[0] in (200, 201)
+    assert body(request(a.port)) == "backend-0"
+    old_id = cluster.cluster_id()
+    old_revision = cluster.revision()
+    template = json.loads(cluster.get("/switchboard/instances/web/gone-1")["value"])
+    assert metric(a, "switchboard_registry_etcd_full_resyncs_total") == 1
+
+    path_a.cut()
+    cluster.replace()
+    assert cluster.cluster_id() != old_id
+    assert cluster.keys() == []
+    # The new cluster's own registration (as another node would have written it), made before
+    # A reaches it; its revisions are below the ones A followed.
+    template["port"] = int(nginx.addrs[1].split(":")[1])
+    assert cluster.put("/switchboard/instances/web/fresh", json.dumps(template)) < old_revision
+    path_a.restore()
+
+    wait_for(lambda: set(api_a.instances("web")) == {"fresh"}, timeout=10, message="A reading afresh")
+    assert {body(request(a.port)) for _ in range(4)} == {"backend-1"}
+    assert metric(a, "switchboard_registry_etcd_full_resyncs_total") == 2
+    assert "another cluster now" in a.stderr()
+    # Writes work against the new cluster's revisions: answered once routed, as before.
+    assert register(api_a, "web", "after", nginx.addrs[0], routes=[{"path_prefix": "/"}])[0] == 201
+    assert {body(request(a.port)) for _ in range(4)} == {"backend-0", "backend-1"}
+    assert cluster.keys() == ["/switchboard/instances/web/after", "/switchboard/instances/web/fresh"]
