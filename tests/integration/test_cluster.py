@@ -3,14 +3,17 @@ through one node is routed by the others; TTL expiry, drain and deregistration a
 with etcd gone traffic keeps flowing and writes get 503 at once; when etcd comes back each node
 catches up without losing a change (also past a compaction, or when etcd is replaced by another
 cluster, with a full read); losing one of three etcd members or a switchboard node changes nothing
-for clients. Passive health stays per node."""
+for clients, and the client library moves to another node when its node hangs or dies. Passive
+health stays per node."""
 
 import json
+import queue
 import re
 import signal
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -375,6 +378,76 @@ def test_passive_health_stays_with_the_node_that_saw_the_failures(switchboard, n
     assert {body(request(a.port)) for _ in range(6)} == {"backend-1"}
     assert lb_instance(a, "flaky")["state"] == "down"
     assert cluster.get("/switchboard/instances/web/flaky") == record
+
+
+def test_client_library_moves_to_another_node_when_its_node_hangs_then_dies(switchboard, etcd,
+                                                                           tmp_path):
+    """A Registration and a Resolver given nodes A and B start on A. With A hung (SIGSTOP) the
+    heartbeats move to B and the instance stays passing for three ttls; with A killed the
+    Resolver's parked query moves to B and it follows changes made there
+    (tests/integration/client_failover.cpp)."""
+    check = Path(switchboard_bin()).parent / "client_failover_check"
+    assert check.exists(), f"{check} not built (it is built with the unit tests)"
+    cluster = etcd()
+    a, _ = node(switchboard, cluster.url())
+    b, _ = node(switchboard, cluster.url())
+    errors = tmp_path / "client_failover_check.stderr"
+    with open(errors, "w") as stderr:
+        proc = subprocess.Popen([str(check), f"127.0.0.1:{a.admin_port}", f"127.0.0.1:{b.admin_port}"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    lines = queue.Queue()
+    seen = []
+    threading.Thread(target=lambda: [lines.put(line.rstrip("\n")) for line in proc.stdout],
+                     daemon=True).start()
+
+    def expect(line, timeout):
+        try:
+            got = lines.get(timeout=timeout)
+        except queue.Empty:
+            got = None
+        seen.append(got)
+        assert got == line, f"expected {line!r}, got {got!r} after {seen[:-1]}\n{errors.read_text()}"
+
+    def tell(line):
+        proc.stdin.write(line + "\n")
+        proc.stdin.flush()
+
+    try:
+        expect("ok registered and heartbeating through A, resolver ready", 15)
+        expect("stop A", 5)
+        a.proc.send_signal(signal.SIGSTOP)
+        tell("stopped")
+        expect("ok passing for 3 ttls on heartbeats through B while A hangs", 20)
+        # Connections to the hung A wait in its accept queue: one per call that tried A. The
+        # library tried it for one heartbeat at most (the one under way may have been accepted
+        # before the stop), not for each of the nine that were due.
+        assert accept_queue(a.admin_port) <= 1
+        expect("kill A", 5)
+        a.proc.send_signal(signal.SIGKILL)
+        a.proc.wait(5)
+        a.returncode = -9
+        tell("killed")
+        expect("ok resolver follows changes through B with A killed", 20)
+        expect("ok still passing a ttl after A died; deregistered through B", 20)
+        assert proc.wait(10) == 0, errors.read_text()
+    finally:
+        if a.returncode is None:
+            a.proc.send_signal(signal.SIGKILL)
+            a.proc.wait(5)
+            a.returncode = -9
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def accept_queue(port):
+    """Connections waiting for accept() on the loopback listener at `port` (/proc/net/tcp)."""
+    local = f"0100007F:{port:04X}"
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == local and fields[3] == "0A":  # LISTEN: rx_queue is the accept backlog
+            return int(fields[4].split(":")[1], 16)
+    raise AssertionError(f"no listener on 127.0.0.1:{port}")
 
 
 def test_an_etcd_replaced_by_another_cluster_is_read_afresh(switchboard, nginx_backends, etcd, relay):
