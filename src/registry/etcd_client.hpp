@@ -159,8 +159,9 @@ class Client::Watch {
   Watch(const Watch&) = delete;
   Watch& operator=(const Watch&) = delete;
 
-  // The next message of the stream. Throws Unavailable when the stream breaks or ends, EtcdError
-  // for an error line.
+  // The next message of the stream. Throws Unavailable when the stream breaks or ends, or etcd
+  // ends it with a retryable error (the member has no leader, or is stopping); EtcdError for any
+  // other error line.
   Task<WatchMessage> next();
   void close();
   const Member& member() const { return member_; }

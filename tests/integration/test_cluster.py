@@ -24,9 +24,9 @@ from rawhttp import request
 
 @pytest.fixture
 def etcd(procs):
-    """etcd(members=1) -> a running EtcdCluster, stopped at teardown."""
-    def start(members=1):
-        return procs.add(EtcdCluster(procs.tmp_dir / f"etcd-{next(procs.counter)}", members))
+    """etcd(members=1, peer_relays=False) -> a running EtcdCluster, stopped at teardown."""
+    def start(members=1, **kwargs):
+        return procs.add(EtcdCluster(procs.tmp_dir / f"etcd-{next(procs.counter)}", members, **kwargs))
     return start
 
 
@@ -272,6 +272,39 @@ def test_losing_one_of_three_etcd_members_changes_nothing_for_clients(switchboar
     # A registration after the loss reaches the other node as before.
     assert register(api_b, "web", "w1", nginx.addrs[1], routes=[{"path_prefix": "/"}])[0] == 201
     wait_for(lambda: "w1" in api_a.instances("web"), message="A seeing w1")
+
+
+def test_a_node_whose_member_is_cut_off_from_the_quorum_follows_another(switchboard, nginx_backends,
+                                                                        etcd):
+    """A member partitioned from the other two still answers its clients, but learns of no
+    change: a watch on it would stall silently. The node asks etcd to end its watch when the
+    member has no leader, and resumes it on a member of the quorum."""
+    nginx = nginx_backends(2)
+    cluster = etcd(3, peer_relays=True)
+    leader = cluster.leader()
+    assert leader is not None
+    cut = next(i for i in range(3) if i != leader)
+    quorum = [i for i in range(3) if i != cut]
+    a, api_a = node(switchboard, cluster.url(quorum + [cut]))
+    b, api_b = node(switchboard, cluster.url([cut] + quorum))  # B follows etcd through `cut`
+    assert f"following etcd at {cluster.address(cut)}" in b.stderr()
+    assert register(api_a, "web", "w0", nginx.addrs[0], routes=[{"path_prefix": "/"}])[0] == 201
+    wait_for(lambda: routes(b, "/"), message="B routing w0")
+
+    cluster.isolate(cut)
+    # A writes through the quorum; B hears of it once its watch moved off the lone member (it
+    # has no leader after an election timeout; etcd ends watches after three).
+    assert register(api_a, "web", "w1", nginx.addrs[1], routes=[{"path_prefix": "/"}])[0] == 201
+    wait_for(lambda: "w1" in api_b.instances("web"), timeout=15, message="B seeing w1")
+    assert {body(request(b.port)) for _ in range(4)} == {"backend-0", "backend-1"}
+    assert "no leader" in b.stderr()
+    # Resumed where it stopped, not read afresh.
+    assert metric(b, "switchboard_registry_etcd_full_resyncs_total") == 1
+    # B's writes skip the lone member too.
+    assert api_b.call("POST", "/v1/services/web/instances/w0/drain")[0] == 200
+    wait_for(lambda: api_a.instances("web")["w0"]["state"] == "draining", message="A seeing the drain")
+    assert metric(b, "switchboard_registry_etcd_up") == 1
+    cluster.heal()
 
 
 def test_killing_a_switchboard_node_loses_no_registration(switchboard, nginx_backends, etcd):
