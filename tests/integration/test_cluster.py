@@ -450,11 +450,12 @@ def test_client_library_moves_to_another_node_when_its_node_hangs_then_dies(swit
         expect("stop A", 5)
         a.proc.send_signal(signal.SIGSTOP)
         tell("stopped")
-        expect("ok passing for 3 ttls on heartbeats through B while A hangs", 20)
+        expect("ok passing for 3 ttls on heartbeats through B while A hangs", 30)
         # Connections to the hung A wait in its accept queue: one per call that tried A. The
-        # library tried it for one heartbeat at most (the one under way may have been accepted
-        # before the stop), not for each of the nine that were due.
-        assert accept_queue(a.admin_port) <= 1
+        # library tried it for one heartbeat (none if that one was accepted before the stop), or
+        # two if B was once slower than the client's timeout on this shared machine; without the
+        # memory of the last address that answered, every heartbeat would (6 when tried so).
+        assert accept_queue(a.admin_port) <= 2
         expect("kill A", 5)
         a.proc.send_signal(signal.SIGKILL)
         a.proc.wait(5)
