@@ -1,5 +1,6 @@
 // AdminClient: the admin API's /v1 routes (src/registry/api.hpp) as blocking calls, failing over
 // across the configured admin addresses.
+#include <atomic>
 #include <charconv>
 #include <utility>
 
@@ -19,13 +20,21 @@ using detail::HttpResponse;
 // repeated on the next one rather than only after a refused connect. So is a 503: a switchboard
 // of a cluster that cannot reach the shared registry (etcd) right now says so, and another node
 // may well reach it. The last address's 503 is the caller's answer.
+//
+// Calls start with the address that answered last (`start`) and go round the list from there: a
+// node that is down, or worse hung (every call to it waits out the timeout), is tried once and
+// then left alone while another answers, so a heartbeat every ttl/3 does not pay a timeout each.
 HttpResponse call_admin(const ClientOptions& options, detail::CallCancel& cancel,
-                        const HttpRequest& request, std::chrono::milliseconds extra_wait = {}) {
+                        std::atomic<size_t>& start, const HttpRequest& request,
+                        std::chrono::milliseconds extra_wait = {}) {
   if (options.admin.empty()) throw ClientError(0, "no admin address given", "admin");
+  const size_t count = options.admin.size();
+  const size_t first = start.load(std::memory_order_relaxed) % count;
   std::string failures;
-  for (size_t i = 0; i < options.admin.size(); ++i) {
+  for (size_t n = 0; n < count; ++n) {
+    const size_t i = (first + n) % count;
     const std::string& address = options.admin[i];
-    const bool last = i + 1 == options.admin.size();
+    const bool last = n + 1 == count;
     const auto to = detail::parse_host_port(address);
     if (!to) {
       throw ClientError(0, "admin address \"" + address + "\" is not host:port", "admin");
@@ -39,7 +48,10 @@ HttpResponse call_admin(const ClientOptions& options, detail::CallCancel& cancel
       } else {
         response = detail::http_call(*to, request, options.timeout + extra_wait, &cancel);
       }
-      if (response.status != 503 || last) return response;
+      if (response.status != 503 || last) {
+        start.store(i, std::memory_order_relaxed);
+        return response;
+      }
       if (!failures.empty()) failures += "; ";
       failures += address + ": 503";
     } catch (const detail::TransportError& e) {
@@ -92,7 +104,14 @@ uint64_t index_header(const HttpResponse& response) {
 }  // namespace
 
 AdminClient::AdminClient(ClientOptions options)
-    : options_(std::move(options)), cancel_(std::make_shared<detail::CallCancel>()) {}
+    : options_(std::move(options)),
+      cancel_(std::make_shared<detail::CallCancel>()),
+      start_(std::make_shared<std::atomic<size_t>>(0)) {}
+
+std::string AdminClient::current_admin() const {
+  if (options_.admin.empty()) return {};
+  return options_.admin[start_->load(std::memory_order_relaxed) % options_.admin.size()];
+}
 
 void AdminClient::cancel() {
   cancel_->cancel();
@@ -103,32 +122,34 @@ InstanceInfo AdminClient::register_instance(const RegistrationSpec& spec) {
                             instance_path(spec.service, spec.id),
                             {{"Content-Type", "application/json"}},
                             detail::registration_body(spec)};
-  const HttpResponse response = call_admin(options_, *cancel_, request);
+  const HttpResponse response = call_admin(options_, *cancel_, *start_, request);
   if (response.status != 200 && response.status != 201) fail(response);
   return detail::parse_instance(response.body, spec.service, response.status);
 }
 
 bool AdminClient::heartbeat(const std::string& service, const std::string& id) {
-  return found(
-      call_admin(options_, *cancel_, bodiless("PUT", instance_path(service, id) + "/heartbeat")));
+  return found(call_admin(options_, *cancel_, *start_,
+                          bodiless("PUT", instance_path(service, id) + "/heartbeat")));
 }
 
 bool AdminClient::deregister(const std::string& service, const std::string& id) {
-  return found(call_admin(options_, *cancel_, bodiless("DELETE", instance_path(service, id))));
+  return found(
+      call_admin(options_, *cancel_, *start_, bodiless("DELETE", instance_path(service, id))));
 }
 
 bool AdminClient::drain(const std::string& service, const std::string& id) {
-  return found(
-      call_admin(options_, *cancel_, bodiless("POST", instance_path(service, id) + "/drain")));
+  return found(call_admin(options_, *cancel_, *start_,
+                          bodiless("POST", instance_path(service, id) + "/drain")));
 }
 
 bool AdminClient::undrain(const std::string& service, const std::string& id) {
-  return found(
-      call_admin(options_, *cancel_, bodiless("POST", instance_path(service, id) + "/undrain")));
+  return found(call_admin(options_, *cancel_, *start_,
+                          bodiless("POST", instance_path(service, id) + "/undrain")));
 }
 
 std::vector<ServiceSummary> AdminClient::services() {
-  const HttpResponse response = call_admin(options_, *cancel_, bodiless("GET", "/v1/services"));
+  const HttpResponse response =
+      call_admin(options_, *cancel_, *start_, bodiless("GET", "/v1/services"));
   if (response.status != 200) fail(response);
   return detail::parse_services(response.body, response.status);
 }
@@ -143,7 +164,8 @@ InstanceList AdminClient::instances(const std::string& service, std::optional<ui
     // The server may hold the answer up to wait/16 past `wait` (jitter, as Consul does).
     extra_wait = wait + wait / 16;
   }
-  const HttpResponse response = call_admin(options_, *cancel_, bodiless("GET", target), extra_wait);
+  const HttpResponse response =
+      call_admin(options_, *cancel_, *start_, bodiless("GET", target), extra_wait);
   if (response.status == 200) {
     return detail::parse_instance_list(response.body, service, response.status);
   }

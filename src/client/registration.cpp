@@ -1,5 +1,6 @@
 // Registration: a service instance's registration kept alive by a heartbeat thread (Consul's
 // TTL check: heartbeat every ttl/3, so two lost heartbeats in a row still leave it passing).
+#include <algorithm>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
@@ -59,7 +60,13 @@ Registration::~Registration() {
   state_->admin.cancel();  // a heartbeat in flight ends now rather than at its timeout
   if (state_->thread.joinable()) state_->thread.join();
   try {
-    AdminClient(state_->options).deregister(state_->spec.service, state_->spec.id);
+    // A client of its own (the heartbeat thread's is cancelled), starting where the heartbeats
+    // last got through rather than at an address that may be down.
+    ClientOptions options = state_->options;
+    const auto start =
+        std::find(options.admin.begin(), options.admin.end(), state_->admin.current_admin());
+    std::rotate(options.admin.begin(), start, options.admin.end());
+    AdminClient(std::move(options)).deregister(state_->spec.service, state_->spec.id);
   } catch (const std::exception&) {
     // Unreachable: the instance turns critical after its ttl and is deregistered later.
   }

@@ -78,6 +78,12 @@ http::request<http::string_body> post(const Member& member, std::string_view pat
   http::request<http::string_body> request{http::verb::post, path, 11};
   request.set(http::field::host, member.name());
   request.set(http::field::content_type, "application/json");
+  // clientv3's WithRequireLeader, which the gateway passes on as gRPC metadata: a member without a
+  // leader (cut off from the quorum) refuses the call at once with "no leader" instead of holding
+  // it, and ends a watch after three election timeouts without one instead of keeping it open
+  // with nothing to deliver, so the registry moves to a member of the quorum. Without it a watch
+  // on a partitioned member stalls silently: it still answers, but hears of no change.
+  request.set("Grpc-Metadata-hasleader", "true");
   request.keep_alive(true);
   request.body() = body;
   request.prepare_payload();
@@ -424,6 +430,30 @@ void Client::Watch::close() {
   state_->connection->stream.socket().close(ignored);
 }
 
+namespace {
+
+// One message of a watch stream from `member`.
+WatchMessage decode_watch_line(const std::string& line, const Member& member) {
+  const Json parsed = Json::parse(line, nullptr, false);
+  if (parsed.is_discarded()) throw std::runtime_error("etcd: a watch message is not JSON");
+  try {
+    return decode_watch_message(parsed);
+  } catch (const EtcdError& e) {
+    // "no leader" (the member lost the quorum) or a member stopping: the history is intact, so
+    // the watch resumes on another member rather than after a full read.
+    if (retryable(e.code(), 200)) {
+      throw Unavailable(member.name() + ": etcd ended the watch: " + e.what());
+    }
+    throw;
+  }
+}
+
+bool blank(std::string_view text) {
+  return text.find_first_not_of(" \t\r") == std::string_view::npos;
+}
+
+}  // namespace
+
 Task<WatchMessage> Client::Watch::next() {
   State& s = *state_;
   for (;;) {
@@ -431,13 +461,19 @@ Task<WatchMessage> Client::Watch::next() {
     if (newline != std::string::npos) {
       const std::string line = s.pending.substr(0, newline);
       s.pending.erase(0, newline + 1);
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      const Json parsed = Json::parse(line, nullptr, false);
-      if (parsed.is_discarded()) throw std::runtime_error("etcd: a watch message is not JSON");
-      co_return decode_watch_message(parsed);
+      if (blank(line)) continue;
+      co_return decode_watch_line(line, member_);
     }
     if (s.pending.size() > kMaxWatchLine) throw std::runtime_error("etcd: watch message too long");
-    if (s.parser.is_done()) throw Unavailable(member_.name() + ": the watch stream ended");
+    if (s.parser.is_done()) {
+      // The gateway ends a stream with an error object that has no newline after it.
+      if (!blank(s.pending)) {
+        const std::string last = std::move(s.pending);
+        s.pending.clear();
+        co_return decode_watch_line(last, member_);
+      }
+      throw Unavailable(member_.name() + ": the watch stream ended");
+    }
     s.parser.get().body().data = s.chunk.data();
     s.parser.get().body().size = s.chunk.size();
     auto [ec, read] = co_await http::async_read_some(s.connection->stream, s.connection->buffer,

@@ -10,6 +10,15 @@
 // where HTTP/1.1 + JSON costs well under a millisecond per call on loopback (BENCHMARKS.md). What
 // the gateway lacks is multiplexing, so each call in flight takes a connection of its own, and a
 // keep-alive stream of its own per batch: heartbeats are batched instead (etcd_registry.cpp).
+//
+// A watch that stalls: every request carries clientv3's WithRequireLeader, so a member cut off
+// from the quorum ends its watches (etcd_client.cpp, post()). A member that hangs outright is not
+// detected on the watch. clientv3 would send a progress request on the watch stream and expect an
+// answer, but through the 3.4 gateway a stream's requests are the POST body, and its Go HTTP/1.1
+// server sends no response head while that body is still open (tried: a watch whose body stays
+// open for later requests is never answered); etcd's own periodic progress notifications
+// (progress_notify) come every 10 minutes unless the server is started with another interval,
+// which a node cannot know, so they cannot bound a stall either.
 #pragma once
 
 #include <boost/asio/steady_timer.hpp>
@@ -159,8 +168,9 @@ class Client::Watch {
   Watch(const Watch&) = delete;
   Watch& operator=(const Watch&) = delete;
 
-  // The next message of the stream. Throws Unavailable when the stream breaks or ends, EtcdError
-  // for an error line.
+  // The next message of the stream. Throws Unavailable when the stream breaks or ends, or etcd
+  // ends it with a retryable error (the member has no leader, or is stopping); EtcdError for any
+  // other error line.
   Task<WatchMessage> next();
   void close();
   const Member& member() const { return member_; }

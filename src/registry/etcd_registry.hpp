@@ -18,7 +18,10 @@
 // flows, and writes answer 503 with the reason as soon as every member has refused (or within
 // registry.etcd_timeout). The watch reconnects with backoff (100 ms doubling to 2 s, any member)
 // and resumes from the last revision it applied; if etcd compacted that revision away, or the
-// cluster is another one (its cluster id changed), the node resyncs with a fresh full read.
+// cluster is another one (its cluster id changed), the node resyncs with a fresh full read. A
+// member cut off from the quorum counts as unreachable: every request requires a leader, so such
+// a member refuses calls and ends the watch (after three election timeouts), and the watch
+// resumes on another member instead of stalling on one that hears of no change.
 #pragma once
 
 #include <atomic>

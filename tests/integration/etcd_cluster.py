@@ -1,12 +1,14 @@
 """Real etcd members for the cluster tests (Debian's etcd-server 3.4), on loopback ports with their
-data in the test's directory, and a TCP relay a test can cut to make etcd unreachable from one
-switchboard while the others still reach it."""
+data in the test's directory; a TCP relay a test can cut to make etcd unreachable from one
+switchboard while the others still reach it; and relays on the members' peer traffic that can cut
+one member off from the others (a network partition) while its clients still reach it."""
 
 from __future__ import annotations
 
 import base64
 import http.client
 import json
+import re
 import select
 import shutil
 import signal
@@ -40,20 +42,29 @@ class EtcdCluster:
     """`members` etcd processes forming one cluster. Members keep their data directory across
     kill()/start(), as a restarted server would."""
 
-    def __init__(self, workdir: Path, members=1):
+    def __init__(self, workdir: Path, members=1, peer_relays=False):
+        """`peer_relays`: the members reach each other through PeerRelays, so isolate() can
+        partition one off."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.token = "sb-test-" + uuid.uuid4().hex[:8]
         self.names = [f"m{i}" for i in range(members)]
         self.procs = [None] * members
         self.logs = [self.workdir / f"{name}.log" for name in self.names]
+        self.peer_relays = []
+        self.isolated = set()  # member indexes cut off by isolate()
+        self.member_ids = []  # hex, as etcd's peers name each other (X-Server-From)
         for attempt in range(3):  # a port taken between free_port() and etcd's bind: new ports
             self.client_ports = [free_port() for _ in self.names]
             self.peer_ports = [free_port() for _ in self.names]
+            if peer_relays:
+                self.peer_relays = [PeerRelay(port, self, i) for i, port in enumerate(self.peer_ports)]
             for i in range(members):
                 self.start(i)
             try:
                 self.wait_healthy()
+                if peer_relays:
+                    self._learn_member_ids()
                 return
             except AssertionError:
                 self.stop()
@@ -64,13 +75,18 @@ class EtcdCluster:
 
     # -- processes
 
+    def advertised_peer_ports(self):
+        return [r.port for r in self.peer_relays] if self.peer_relays else self.peer_ports
+
     def argv(self, i):
-        peers = ",".join(f"{n}=http://127.0.0.1:{p}" for n, p in zip(self.names, self.peer_ports))
+        advertised = self.advertised_peer_ports()
+        peers = ",".join(f"{n}=http://127.0.0.1:{p}" for n, p in zip(self.names, advertised))
         client = f"http://127.0.0.1:{self.client_ports[i]}"
         peer = f"http://127.0.0.1:{self.peer_ports[i]}"
         return [etcd_binary(), "--name", self.names[i], "--data-dir", str(self.workdir / self.names[i]),
                 "--listen-client-urls", client, "--advertise-client-urls", client,
-                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                "--listen-peer-urls", peer, "--initial-advertise-peer-urls",
+                f"http://127.0.0.1:{advertised[i]}",
                 "--initial-cluster", peers, "--initial-cluster-state", "new",
                 "--initial-cluster-token", self.token,
                 "--heartbeat-interval", str(HEARTBEAT_MS), "--election-timeout", str(ELECTION_MS),
@@ -89,11 +105,57 @@ class EtcdCluster:
         self.procs[i] = None
 
     def stop(self):
+        self._stop_members()
+        for relay in self.peer_relays:
+            relay.stop()
+
+    def _stop_members(self):
         for i in range(len(self.names)):
             self.kill(i, signal.SIGTERM)
 
+    def replace(self):
+        """Every member stopped and started afresh on the same ports with empty data and a new
+        token, so a new cluster id: etcd rebuilt, or another cluster put where this one was."""
+        self._stop_members()
+        for name in self.names:
+            shutil.rmtree(self.workdir / name, ignore_errors=True)
+        self.token = "sb-test-" + uuid.uuid4().hex[:8]
+        for i in range(len(self.names)):
+            self.start(i)
+        return self.wait_healthy()
+
+    def cluster_id(self):
+        return self.call("/v3/kv/range", {"key": b64("health-check")})["header"]["cluster_id"]
+
     def alive(self, i):
         return self.procs[i] is not None and self.procs[i].poll() is None
+
+    # -- partitions (peer_relays=True)
+
+    def _learn_member_ids(self):
+        ports = {port: i for i, port in enumerate(self.advertised_peer_ports())}
+        ids = [None] * len(self.names)
+        for member in self.call("/v3/cluster/member/list", {})["members"]:
+            port = int(member["peerURLs"][0].rsplit(":", 1)[1])
+            ids[ports[port]] = format(int(member["ID"]), "x")
+        self.member_ids = ids
+
+    def isolate(self, i):
+        """Cuts member i off from the others (both directions, existing connections too); its
+        clients still reach it. It loses its leader after an election timeout; the others keep
+        their quorum."""
+        self.isolated = {i}
+        for relay in self.peer_relays:
+            relay.enforce()
+
+    def heal(self):
+        self.isolated = set()
+
+    def peer_allowed(self, sender_id, target):
+        """May the member whose X-Server-From is `sender_id` (None: unknown) reach `target`?"""
+        if target in self.isolated:
+            return False
+        return not any(self.member_ids and self.member_ids[i] == sender_id for i in self.isolated)
 
     # -- addresses
 
@@ -134,6 +196,18 @@ class EtcdCluster:
         revision = self.revision()
         self.call("/v3/kv/compaction", {"revision": str(revision), "physical": True})
         return revision
+
+    def get(self, key):
+        """The key's kv as the gateway gives it (value base64-decoded), or None."""
+        kvs = self.call("/v3/kv/range", {"key": b64(key)}).get("kvs", [])
+        if not kvs:
+            return None
+        kv = dict(kvs[0])
+        kv["value"] = base64.b64decode(kv.get("value", "")).decode()
+        return kv
+
+    def put(self, key, value):
+        return int(self.call("/v3/kv/put", {"key": b64(key), "value": b64(value)})["header"]["revision"])
 
     def keys(self, prefix="/switchboard/"):
         end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
@@ -257,6 +331,73 @@ class TcpRelay:
             pass
         self.lsock.close()
         self.thread.join(5)
+
+
+class PeerRelay(TcpRelay):
+    """The relay in front of one member's peer port (the member advertises the relay). etcd's raft
+    traffic between two members runs over connections each opens to the other, and every request
+    on them names its sender in X-Server-From; the relay reads the first request head of each
+    connection to learn the sender and refuses, or cuts, what the cluster's partition forbids."""
+
+    def __init__(self, target_port, cluster, index):
+        self.cluster = cluster
+        self.index = index
+        self.senders = {}  # pair -> sender id (None: no X-Server-From, e.g. a health probe)
+        super().__init__(target_port)
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.lsock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._admit, args=(client,), daemon=True).start()
+
+    def _admit(self, client):
+        head = b""
+        try:
+            client.settimeout(5)
+            while b"\r\n\r\n" not in head and len(head) < 65536:
+                data = client.recv(65536)
+                if not data:
+                    break
+                head += data
+            client.settimeout(None)
+        except OSError:
+            client.close()
+            return
+        found = re.search(rb"(?im)^x-server-from:[ \t]*([0-9a-f]+)", head)
+        sender = found.group(1).decode() if found else None
+        with self.lock:
+            refused = self.stopping or not self.cluster.peer_allowed(sender, self.index)
+        if refused:
+            client.close()
+            return
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=2)
+            upstream.settimeout(None)
+            upstream.sendall(head)
+        except OSError:
+            client.close()
+            return
+        pair = (client, upstream)
+        with self.lock:
+            self.pairs.add(pair)
+            self.senders[pair] = sender
+        threading.Thread(target=self._pump, args=(pair,), daemon=True).start()
+
+    def _close(self, pair):
+        with self.lock:
+            self.senders.pop(pair, None)
+        super()._close(pair)
+
+    def enforce(self):
+        """Cuts the connections the partition now forbids."""
+        with self.lock:
+            doomed = [pair for pair, sender in self.senders.items()
+                      if not self.cluster.peer_allowed(sender, self.index)]
+        for pair in doomed:
+            self._close(pair)
 
 
 def wait_for(predicate, timeout=5.0, message=None):

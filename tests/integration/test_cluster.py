@@ -1,14 +1,19 @@
 """Cluster mode (issue 6): several switchboards sharing one registry on real etcd. A registration
 through one node is routed by the others; TTL expiry, drain and deregistration are seen by all;
 with etcd gone traffic keeps flowing and writes get 503 at once; when etcd comes back each node
-catches up without losing a change (also past a compaction, with a full read); losing one of three
-etcd members or a switchboard node changes nothing for clients."""
+catches up without losing a change (also past a compaction, or when etcd is replaced by another
+cluster, with a full read); losing one of three etcd members or a switchboard node changes nothing
+for clients, and the client library moves to another node when its node hangs or dies. Passive
+health stays per node."""
 
+import json
+import queue
 import re
 import signal
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -19,9 +24,9 @@ from rawhttp import request
 
 @pytest.fixture
 def etcd(procs):
-    """etcd(members=1) -> a running EtcdCluster, stopped at teardown."""
-    def start(members=1):
-        return procs.add(EtcdCluster(procs.tmp_dir / f"etcd-{next(procs.counter)}", members))
+    """etcd(members=1, peer_relays=False) -> a running EtcdCluster, stopped at teardown."""
+    def start(members=1, **kwargs):
+        return procs.add(EtcdCluster(procs.tmp_dir / f"etcd-{next(procs.counter)}", members, **kwargs))
     return start
 
 
@@ -60,6 +65,13 @@ def metric(sb, name):
 def register(api, service, iid, addr, **fields):
     host, port = addr.split(":")
     return api.register(service, iid, host, int(port), **fields)
+
+
+def lb_instance(sb, iid, service="web"):
+    """One registered instance as the node's proxy sees it (/lb-status JSON)."""
+    status = json.loads(request(sb.port, path="/lb-status?format=json").body)
+    svc = next(s for s in status["services"] if s["name"] == service)
+    return next(i for i in svc["instances"] if i.get("id") == iid)
 
 
 def test_a_registration_through_one_node_is_routed_by_every_node(switchboard, nginx_backends, etcd):
@@ -262,6 +274,39 @@ def test_losing_one_of_three_etcd_members_changes_nothing_for_clients(switchboar
     wait_for(lambda: "w1" in api_a.instances("web"), message="A seeing w1")
 
 
+def test_a_node_whose_member_is_cut_off_from_the_quorum_follows_another(switchboard, nginx_backends,
+                                                                        etcd):
+    """A member partitioned from the other two still answers its clients, but learns of no
+    change: a watch on it would stall silently. The node asks etcd to end its watch when the
+    member has no leader, and resumes it on a member of the quorum."""
+    nginx = nginx_backends(2)
+    cluster = etcd(3, peer_relays=True)
+    leader = cluster.leader()
+    assert leader is not None
+    cut = next(i for i in range(3) if i != leader)
+    quorum = [i for i in range(3) if i != cut]
+    a, api_a = node(switchboard, cluster.url(quorum + [cut]))
+    b, api_b = node(switchboard, cluster.url([cut] + quorum))  # B follows etcd through `cut`
+    assert f"following etcd at {cluster.address(cut)}" in b.stderr()
+    assert register(api_a, "web", "w0", nginx.addrs[0], routes=[{"path_prefix": "/"}])[0] == 201
+    wait_for(lambda: routes(b, "/"), message="B routing w0")
+
+    cluster.isolate(cut)
+    # A writes through the quorum; B hears of it once its watch moved off the lone member (it
+    # has no leader after an election timeout; etcd ends watches after three).
+    assert register(api_a, "web", "w1", nginx.addrs[1], routes=[{"path_prefix": "/"}])[0] == 201
+    wait_for(lambda: "w1" in api_b.instances("web"), timeout=15, message="B seeing w1")
+    assert {body(request(b.port)) for _ in range(4)} == {"backend-0", "backend-1"}
+    assert "no leader" in b.stderr()
+    # Resumed where it stopped, not read afresh.
+    assert metric(b, "switchboard_registry_etcd_full_resyncs_total") == 1
+    # B's writes skip the lone member too.
+    assert api_b.call("POST", "/v1/services/web/instances/w0/drain")[0] == 200
+    wait_for(lambda: api_a.instances("web")["w0"]["state"] == "draining", message="A seeing the drain")
+    assert metric(b, "switchboard_registry_etcd_up") == 1
+    cluster.heal()
+
+
 def test_killing_a_switchboard_node_loses_no_registration(switchboard, nginx_backends, etcd):
     nginx = nginx_backends(2)
     cluster = etcd()
@@ -323,3 +368,153 @@ def test_bad_registry_settings_exit_2_naming_the_key(tmp_path):
         result = run_switchboard(["serve", "--config", str(conf)], cwd=tmp_path)
         assert result.returncode == 2, (settings, result.stderr)
         assert result.stderr.strip().startswith(f"switchboard: {key}: "), result.stderr
+
+
+def test_passive_health_stays_with_the_node_that_saw_the_failures(switchboard, nginx_backends, etcd):
+    """Node A marks an instance down on its own traffic; the registry (etcd, both nodes' /v1) is
+    untouched, and node B, which saw no failure, keeps routing to it once it is back, while A holds
+    it down for the rest of its fail_timeout."""
+    steady = nginx_backends(2)  # its backend-1 is the steady instance
+    flaky = nginx_backends(1)   # backend-0
+    cluster = etcd()
+    config = make_config([{"name": "web", "instances": [],
+                           "health": {"max_fails": 1, "fail_timeout": "60s"}}],
+                         registry={"deregister_after": "1s"})
+    a = switchboard(args=("--registry", cluster.url()), config=config)
+    b = switchboard(args=("--registry", cluster.url()), config=config)
+    api_a, api_b = AdminApi(a.admin_port), AdminApi(b.admin_port)
+    assert register(api_a, "web", "flaky", flaky.addrs[0])[0] == 201
+    assert register(api_a, "web", "steady", steady.addrs[1])[0] == 201
+    both = {"backend-0", "backend-1"}
+    wait_for(lambda: {body(request(b.port)) for _ in range(4)} == both, message="B routing both")
+    record = cluster.get("/switchboard/instances/web/flaky")
+
+    flaky.stop()
+    # Through A only: the refused attempt marks flaky down on A (max_fails 1) and the request
+    # moves on to steady, so clients see no error.
+    assert [body(request(a.port)) for _ in range(6)] == ["backend-1"] * 6
+    assert lb_instance(a, "flaky")["state"] == "down"
+    assert lb_instance(a, "flaky")["failures"] == 1
+    assert lb_instance(b, "flaky")["state"] == "passing"
+    assert lb_instance(b, "flaky")["failures"] == 0
+    # Nothing of it reached the registry: the record in etcd is the one written, and both nodes'
+    # API report flaky passing.
+    assert cluster.get("/switchboard/instances/web/flaky") == record
+    for api in (api_a, api_b):
+        assert api.instances("web")["flaky"]["state"] == "passing"
+
+    nginx_backends(1, ports=flaky.ports)  # back where it was
+    # B never saw it fail: it routes to it again at once...
+    assert {body(request(b.port)) for _ in range(4)} == both
+    assert lb_instance(b, "flaky")["state"] == "passing"
+    # ...while A keeps it down for the rest of fail_timeout.
+    assert {body(request(a.port)) for _ in range(6)} == {"backend-1"}
+    assert lb_instance(a, "flaky")["state"] == "down"
+    assert cluster.get("/switchboard/instances/web/flaky") == record
+
+
+def test_client_library_moves_to_another_node_when_its_node_hangs_then_dies(switchboard, etcd,
+                                                                           tmp_path):
+    """A Registration and a Resolver given nodes A and B start on A. With A hung (SIGSTOP) the
+    heartbeats move to B and the instance stays passing for three ttls; with A killed the
+    Resolver's parked query moves to B and it follows changes made there
+    (tests/integration/client_failover.cpp)."""
+    check = Path(switchboard_bin()).parent / "client_failover_check"
+    assert check.exists(), f"{check} not built (it is built with the unit tests)"
+    cluster = etcd()
+    a, _ = node(switchboard, cluster.url())
+    b, _ = node(switchboard, cluster.url())
+    errors = tmp_path / "client_failover_check.stderr"
+    with open(errors, "w") as stderr:
+        proc = subprocess.Popen([str(check), f"127.0.0.1:{a.admin_port}", f"127.0.0.1:{b.admin_port}"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    lines = queue.Queue()
+    seen = []
+    threading.Thread(target=lambda: [lines.put(line.rstrip("\n")) for line in proc.stdout],
+                     daemon=True).start()
+
+    def expect(line, timeout):
+        try:
+            got = lines.get(timeout=timeout)
+        except queue.Empty:
+            got = None
+        seen.append(got)
+        assert got == line, f"expected {line!r}, got {got!r} after {seen[:-1]}\n{errors.read_text()}"
+
+    def tell(line):
+        proc.stdin.write(line + "\n")
+        proc.stdin.flush()
+
+    try:
+        expect("ok registered and heartbeating through A, resolver ready", 15)
+        expect("stop A", 5)
+        a.proc.send_signal(signal.SIGSTOP)
+        tell("stopped")
+        expect("ok passing for 3 ttls on heartbeats through B while A hangs", 30)
+        # Connections to the hung A wait in its accept queue: one per call that tried A. The
+        # library tried it for one heartbeat (none if that one was accepted before the stop), or
+        # two if B was once slower than the client's timeout on this shared machine; without the
+        # memory of the last address that answered, every heartbeat would (6 when tried so).
+        assert accept_queue(a.admin_port) <= 2
+        expect("kill A", 5)
+        a.proc.send_signal(signal.SIGKILL)
+        a.proc.wait(5)
+        a.returncode = -9
+        tell("killed")
+        expect("ok resolver follows changes through B with A killed", 20)
+        expect("ok still passing a ttl after A died; deregistered through B", 20)
+        assert proc.wait(10) == 0, errors.read_text()
+    finally:
+        if a.returncode is None:
+            a.proc.send_signal(signal.SIGKILL)
+            a.proc.wait(5)
+            a.returncode = -9
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def accept_queue(port):
+    """Connections waiting for accept() on the loopback listener at `port` (/proc/net/tcp)."""
+    local = f"0100007F:{port:04X}"
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == local and fields[3] == "0A":  # LISTEN: rx_queue is the accept backlog
+            return int(fields[4].split(":")[1], 16)
+    raise AssertionError(f"no listener on 127.0.0.1:{port}")
+
+
+def test_an_etcd_replaced_by_another_cluster_is_read_afresh(switchboard, nginx_backends, etcd, relay):
+    """etcd rebuilt empty on the same address (a new cluster id): the node notices the other
+    cluster when its watch resumes, reads everything afresh, drops instances that no longer exist,
+    takes the new cluster's ones and keeps taking writes, with revisions that started over."""
+    nginx = nginx_backends(2)
+    cluster = etcd()
+    path_a = relay(cluster.client_ports[0])
+    a, api_a = node(switchboard, f"etcd://{path_a.address}")
+    for iid in ("gone-1", "gone-2"):
+        assert register(api_a, "web", iid, nginx.addrs[0], routes=[{"path_prefix": "/"}])[0] in (200, 201)
+    assert body(request(a.port)) == "backend-0"
+    old_id = cluster.cluster_id()
+    old_revision = cluster.revision()
+    template = json.loads(cluster.get("/switchboard/instances/web/gone-1")["value"])
+    assert metric(a, "switchboard_registry_etcd_full_resyncs_total") == 1
+
+    path_a.cut()
+    cluster.replace()
+    assert cluster.cluster_id() != old_id
+    assert cluster.keys() == []
+    # The new cluster's own registration (as another node would have written it), made before
+    # A reaches it; its revisions are below the ones A followed.
+    template["port"] = int(nginx.addrs[1].split(":")[1])
+    assert cluster.put("/switchboard/instances/web/fresh", json.dumps(template)) < old_revision
+    path_a.restore()
+
+    wait_for(lambda: set(api_a.instances("web")) == {"fresh"}, timeout=10, message="A reading afresh")
+    assert {body(request(a.port)) for _ in range(4)} == {"backend-1"}
+    assert metric(a, "switchboard_registry_etcd_full_resyncs_total") == 2
+    assert "another cluster now" in a.stderr()
+    # Writes work against the new cluster's revisions: answered once routed, as before.
+    assert register(api_a, "web", "after", nginx.addrs[0], routes=[{"path_prefix": "/"}])[0] == 201
+    assert {body(request(a.port)) for _ in range(4)} == {"backend-0", "backend-1"}
+    assert cluster.keys() == ["/switchboard/instances/web/after", "/switchboard/instances/web/fresh"]

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <atomic>
 #include <future>
 #include <set>
@@ -93,6 +94,64 @@ TEST(ClientAdmin, A503MovesOnToTheNextAddressAndTheLastOneIsTheAnswer) {
     EXPECT_EQ(e.status(), 503);
     EXPECT_NE(std::string(e.what()).find("etcd unreachable"), std::string::npos) << e.what();
   }
+}
+
+// A hung node (it accepts and never answers) costs the first call its timeout; later calls start
+// with the address that answered, so they do not wait on the hung one again.
+TEST(ClientAdmin, StartsWithTheAddressThatAnsweredLast) {
+  FakeAdmin hung([](const SeenRequest&) { return std::nullopt; });
+  FakeAdmin healthy([](const SeenRequest&) {
+    return Reply{200, R"({"index":3,"services":[{"name":"web","passing":1,"total":1}]})", {}};
+  });
+  ClientOptions options = options_for({hung.address(), healthy.address()});
+  options.timeout = 300ms;
+  AdminClient client(options);
+  EXPECT_EQ(client.current_admin(), hung.address());
+  EXPECT_EQ(client.services().size(), 1u);
+  EXPECT_EQ(hung.requests().size(), 1u);
+  EXPECT_EQ(client.current_admin(), healthy.address());
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(client.services().size(), 1u);
+  EXPECT_TRUE(client.heartbeat("web", "a"));
+  AdminClient copy = client;  // copies share where calls start
+  EXPECT_EQ(copy.services().size(), 1u);
+  EXPECT_EQ(hung.requests().size(), 1u);
+  EXPECT_EQ(healthy.requests().size(), 8u);
+  // A client of its own starts at the first address again.
+  AdminClient fresh(options);
+  EXPECT_EQ(fresh.services().size(), 1u);
+  EXPECT_EQ(hung.requests().size(), 2u);
+}
+
+// From the remembered address, a failure moves on in order and wraps around to the addresses
+// before it; a 503 (a node cut off from etcd) moves on like a refused connection.
+TEST(ClientAdmin, FailoverGoesRoundTheListFromTheRememberedAddress) {
+  std::array<std::atomic<bool>, 3> down{};
+  auto node = [&down](size_t i) {
+    return [&down, i](const SeenRequest&) {
+      if (down[i]) return Reply{503, R"({"error":"registry unavailable: etcd unreachable"})", {}};
+      return Reply{200, R"({"index":1,"services":[]})", {}};
+    };
+  };
+  FakeAdmin a(node(0));
+  FakeAdmin b(node(1));
+  FakeAdmin c(node(2));
+  AdminClient client(options_for({a.address(), b.address(), c.address()}));
+  const auto calls = [&] {
+    return std::vector<size_t>{a.requests().size(), b.requests().size(), c.requests().size()};
+  };
+  down[0] = true;
+  client.services();  // a: 503, b answers
+  EXPECT_EQ(calls(), (std::vector<size_t>{1, 1, 0}));
+  client.services();  // b at once
+  EXPECT_EQ(calls(), (std::vector<size_t>{1, 2, 0}));
+  down[0] = false;
+  down[1] = true;
+  down[2] = true;
+  client.services();  // b: 503, c: 503, then round to a
+  EXPECT_EQ(calls(), (std::vector<size_t>{2, 3, 1}));
+  EXPECT_EQ(client.current_admin(), a.address());
+  client.services();
+  EXPECT_EQ(calls(), (std::vector<size_t>{3, 3, 1}));
 }
 
 TEST(ClientAdmin, NoAddressAnsweringIsStatusZeroNamingThemAll) {
@@ -209,6 +268,38 @@ TEST(ClientRegistration, RegistersHeartbeatsReregistersOn404AndDeregisters) {
   registration.reset();
   EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
   EXPECT_EQ(admin.count("DELETE", instance), 1u);
+}
+
+// Registration and heartbeats go through the first node; once it hangs, the heartbeats that
+// follow (and the deregistration) go straight to the node that answered instead of each waiting
+// out the hung one first, which at a heartbeat every ttl/3 would let the ttl run out.
+TEST(ClientRegistration, HeartbeatsStayWithTheNodeThatAnswered) {
+  const std::string instance = "/v1/services/web/instances/web%2F1";
+  std::atomic<bool> hang{false};
+  std::atomic<int> hung_calls{0};
+  const auto registry = [&](bool can_hang) {
+    return [&, can_hang](const SeenRequest& r) -> std::optional<Reply> {
+      if (can_hang && hang) {
+        ++hung_calls;
+        return std::nullopt;
+      }
+      if (r.method == "PUT" && r.target == instance) return echo_registration(r, "web/1");
+      return Reply{200, "{}", {}};
+    };
+  };
+  FakeAdmin first(registry(true));
+  FakeAdmin second(registry(false));
+  ClientOptions options = options_for({first.address(), second.address()});
+  options.timeout = 300ms;
+  auto registration = std::make_unique<Registration>(options, spec(300ms));
+  ASSERT_TRUE(eventually([&] { return first.count("PUT", instance + "/heartbeat") >= 2; }));
+  EXPECT_EQ(second.requests().size(), 0u);
+  hang = true;
+  ASSERT_TRUE(eventually([&] { return second.count("PUT", instance + "/heartbeat") >= 5; }));
+  EXPECT_EQ(hung_calls, 1);  // the one heartbeat that found it hung
+  registration.reset();
+  EXPECT_EQ(second.count("DELETE", instance), 1u);
+  EXPECT_EQ(hung_calls, 1);  // the deregistration did not try the hung node first
 }
 
 TEST(ClientRegistration, ConstructorThrowsWhenRegistrationFails) {

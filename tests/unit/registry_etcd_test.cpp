@@ -90,6 +90,16 @@ TEST(EtcdDecode, WatchMessagesAsTheGatewayWritesThem) {
   } catch (const EtcdError& e) {
     EXPECT_EQ(e.code(), EtcdError::kOutOfRange);
   }
+  // What etcd 3.4 ends a watch with when its member lost the leader (the watch asked for one):
+  // Unavailable, which Watch::next() turns into a resumable etcd::Unavailable.
+  try {
+    decode_watch_message(nlohmann::json::parse(
+        R"({"error":{"grpc_code":14,"http_code":503,"message":"etcdserver: no leader","http_status":"Service Unavailable"}})"));
+    FAIL() << "no error";
+  } catch (const EtcdError& e) {
+    EXPECT_EQ(e.code(), 14);
+    EXPECT_STREQ(e.what(), "etcdserver: no leader");
+  }
   EXPECT_THROW(
       decode_watch_message(nlohmann::json::parse(R"({"result":{"events":[{"kv":{"key":"*"}}]}})")),
       std::runtime_error);

@@ -3,6 +3,7 @@
 // balancing. Talks to the admin API (/v1, see src/registry/api.hpp) over plain HTTP/1.1.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -75,8 +76,9 @@ struct InstanceList {
 };
 
 struct ClientOptions {
-  // Admin addresses, "host:port"; tried in order, moving to the next on a connection failure
-  // (several switchboards sharing one registry).
+  // Admin addresses, "host:port" (several switchboards sharing one registry). A call starts with
+  // the address that answered last (the first one at the start) and moves on to the next, in
+  // order and wrapping around, on a connection failure, a timeout or a 503.
   std::vector<std::string> admin = {"127.0.0.1:8091"};
   std::chrono::milliseconds timeout = std::chrono::seconds(5);  // per call (plus a blocking wait)
   // The admin API's bearer token (its admin.token), sent with every call when not empty.
@@ -89,6 +91,7 @@ class CallCancel;
 
 // Blocking calls to the admin API. Thread-safe (each call opens its own connection). Every call
 // throws ClientError when no admin address answers or one answers with an unexpected status.
+// Copies share the address calls start with, and cancel().
 class AdminClient {
  public:
   explicit AdminClient(ClientOptions options = {});
@@ -106,6 +109,9 @@ class AdminClient {
                          std::chrono::milliseconds wait = std::chrono::seconds(30));
 
   const ClientOptions& options() const { return options_; }
+  // The admin address the next call starts with: the one that answered last, so a node that is
+  // down costs one failed attempt, not one per call (empty when no address is configured).
+  std::string current_admin() const;
 
   // From any thread: calls in progress (a blocking query, say) end at once with ClientError, and
   // so do later calls of this client (and of its copies). For shutting down a thread that waits.
@@ -114,6 +120,7 @@ class AdminClient {
  private:
   ClientOptions options_;
   std::shared_ptr<detail::CallCancel> cancel_;
+  std::shared_ptr<std::atomic<size_t>> start_;  // index into options_.admin
 };
 
 // Registers on construction (throws ClientError if that fails), heartbeats every ttl/3 on its
