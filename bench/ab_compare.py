@@ -4,7 +4,8 @@ each on CPU 1, backends and wrk on CPU 0), alternating rounds of `wrk -t1 -c64`,
 CPU-second from /proc for each round. For checking that a change to the request path costs
 nothing, when the machine has no hardware counters for instructions per request.
 
-Usage: bench/ab_compare.py OLD_BINARY NEW_BINARY [MORE...]   (ROUNDS=6, DURATION=5 in the environment)
+Usage: bench/ab_compare.py OLD_BINARY NEW_BINARY [MORE...]
+       (ROUNDS=6, DURATION=5, BODY=0|1k|64k as in proxy_compare.sh, in the environment)
 A binary may be a wrapper script that execs switchboard (to compare settings of one build).
 """
 
@@ -24,6 +25,7 @@ def main():
         sys.exit(__doc__)
     binaries = {chr(ord("A") + i): os.path.abspath(path) for i, path in enumerate(sys.argv[1:])}
     rounds, duration = bl.env_int("ROUNDS", 6), bl.env_int("DURATION", 5)
+    request_path = bl.BODY_PATHS[bl.env_str("BODY", "0")]
     bl.install_cleanup(max_seconds=60 + rounds * len(binaries) * (duration + 4))
     tmp = bl.make_tempdir("sb-ab-")
     ports = bl.free_ports(3 + len(binaries))
@@ -41,7 +43,7 @@ def main():
     p99s = {name: [] for name in binaries}
     for rnd in range(1, rounds + 1):
         for name, (proc, port) in procs.items():
-            url = f"http://127.0.0.1:{port}/"
+            url = f"http://127.0.0.1:{port}{request_path}"
             subprocess.run(["taskset", "-c", "0", "wrk", "-t1", "-c64", "-d2s", url],
                            capture_output=True)  # warm-up
             t0 = bl.cpu_ticks([proc.pid])[0]
