@@ -19,25 +19,23 @@
 #include <string>
 #include <thread>
 
+#include "client_check.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
+using client_check::Clock;
+using client_check::fail;
+using client_check::find;
+using client_check::ok;
+using client_check::state_of;
+using client_check::wait_for;
 
 constexpr auto kTtl = 3s;  // heartbeats every second
-
-[[noreturn]] void fail(const std::string& what) {
-  std::fprintf(stderr, "FAIL %s\n", what.c_str());
-  std::exit(1);
-}
 
 void say(const std::string& line) {
   std::printf("%s\n", line.c_str());
   std::fflush(stdout);
-}
-
-void ok(const std::string& what) {
-  say("ok " + what);
 }
 
 // Asks the test to act on node A and waits for its answer line.
@@ -48,29 +46,6 @@ void ask(const std::string& request, const std::string& answer) {
     fail("expected \"" + answer + "\" from the test after \"" + request + "\", got \"" + line +
          "\"");
   }
-}
-
-void wait_for(const std::string& what, std::chrono::milliseconds timeout,
-              const std::function<bool()>& condition) {
-  const auto deadline = Clock::now() + timeout;
-  while (!condition()) {
-    if (Clock::now() > deadline) fail("timed out waiting for " + what);
-    std::this_thread::sleep_for(20ms);
-  }
-}
-
-std::optional<switchboard::InstanceInfo> find(switchboard::AdminClient& admin,
-                                              const std::string& service, const std::string& id) {
-  for (auto& info : admin.instances(service).instances) {
-    if (info.id == id) return info;
-  }
-  return std::nullopt;
-}
-
-std::string state_of(switchboard::AdminClient& admin, const std::string& service,
-                     const std::string& id) {
-  const auto info = find(admin, service, id);
-  return info ? info->state : "absent";
 }
 
 switchboard::RegistrationSpec spec_for(const std::string& service, const std::string& id,

@@ -15,44 +15,17 @@
 #include <string>
 #include <thread>
 
+#include "client_check.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
-
-[[noreturn]] void fail(const std::string& what) {
-  std::fprintf(stderr, "FAIL %s\n", what.c_str());
-  std::exit(1);
-}
-
-void ok(const std::string& what) {
-  std::printf("ok %s\n", what.c_str());
-  std::fflush(stdout);
-}
-
-// Polls `condition` every 20 ms until it holds; fails the check at `timeout`.
-void wait_for(const std::string& what, std::chrono::milliseconds timeout,
-              const std::function<bool()>& condition) {
-  const auto deadline = Clock::now() + timeout;
-  while (!condition()) {
-    if (Clock::now() > deadline) fail("timed out waiting for " + what);
-    std::this_thread::sleep_for(20ms);
-  }
-}
-
-std::optional<switchboard::InstanceInfo> find(switchboard::AdminClient& admin,
-                                              const std::string& service, const std::string& id) {
-  for (auto& info : admin.instances(service).instances) {
-    if (info.id == id) return info;
-  }
-  return std::nullopt;
-}
-
-std::string state_of(switchboard::AdminClient& admin, const std::string& service,
-                     const std::string& id) {
-  const auto info = find(admin, service, id);
-  return info ? info->state : "absent";
-}
+using client_check::Clock;
+using client_check::fail;
+using client_check::find;
+using client_check::ok;
+using client_check::state_of;
+using client_check::wait_for;
 
 switchboard::RegistrationSpec spec_for(const std::string& service, const std::string& id,
                                        uint16_t port) {
