@@ -32,9 +32,9 @@ void Socket::Awaiter::await_suspend(std::coroutine_handle<> waiter) {
       // One buffer needs no msghdr for the kernel to copy in and check.
       if (message_.msg_iovlen == 1) {
         io_uring_prep_send(sqe, fd, message_.msg_iov[0].iov_base, message_.msg_iov[0].iov_len,
-                           MSG_NOSIGNAL);
+                           MSG_NOSIGNAL | send_flags_);
       } else {
-        io_uring_prep_sendmsg(sqe, fd, &message_, MSG_NOSIGNAL);
+        io_uring_prep_sendmsg(sqe, fd, &message_, MSG_NOSIGNAL | send_flags_);
       }
       break;
   }

@@ -67,7 +67,8 @@ class Socket {
         : socket_(socket), kind_(Kind::kRecv), into_(into), expect_empty_(expect_empty) {}
     Awaiter(Socket& socket, const boost::asio::ip::tcp::endpoint& to)
         : socket_(socket), kind_(Kind::kConnect), to_(to) {}
-    Awaiter(Socket& socket, const iovec* iov, size_t count) : socket_(socket), kind_(Kind::kSend) {
+    Awaiter(Socket& socket, const iovec* iov, size_t count, int flags)
+        : socket_(socket), kind_(Kind::kSend), send_flags_(flags) {
       message_.msg_iov = const_cast<iovec*>(iov);
       message_.msg_iovlen = count;
     }
@@ -82,6 +83,7 @@ class Socket {
     std::span<char> into_;
     boost::asio::ip::tcp::endpoint to_;
     msghdr message_{};
+    int send_flags_ = 0;
     bool expect_empty_ = false;
     Operation operation_;
     bool submitted_ = false;
@@ -94,8 +96,12 @@ class Socket {
     return {*this, into, expect_empty};
   }
   Awaiter connect(const boost::asio::ip::tcp::endpoint& to) { return {*this, to}; }
-  // Sends what it can of the buffers (a count, or -errno), through the ring.
-  Awaiter send(const iovec* iov, size_t count) { return {*this, iov, count}; }
+  // Sends what it can of the buffers (a count, or -errno), through the ring. `more`: the rest of
+  // the message follows soon, so the kernel may hold a short segment back to go out with it
+  // (MSG_MORE).
+  Awaiter send(const iovec* iov, size_t count, bool more = false) {
+    return {*this, iov, count, more ? MSG_MORE : 0};
+  }
 
   // Ends the operations waiting on this socket (their waiters see -ECANCELED); the socket stays.
   void cancel() {

@@ -31,7 +31,7 @@ Task<size_t> read_some(Socket& socket, std::span<char> into, ErrorCode& ec, bool
 }
 
 Task<void> write_all(Socket& socket, std::span<const boost::asio::const_buffer> buffers,
-                     ErrorCode& ec) {
+                     ErrorCode& ec, bool more) {
   std::array<iovec, 3> pending{};
   size_t count = 0;
   for (const auto& b : buffers) {
@@ -57,7 +57,7 @@ Task<void> write_all(Socket& socket, std::span<const boost::asio::const_buffer> 
   ec = {};
   while (first < count) {
     // The kernel waits for room in the socket buffer itself; a short count means part was sent.
-    const int sent = co_await socket.send(pending.data() + first, count - first);
+    const int sent = co_await socket.send(pending.data() + first, count - first, more);
     if (sent < 0) {
       ec = error_of(sent);
       co_return;
@@ -71,9 +71,9 @@ Task<void> write_all(Socket& socket, std::span<const boost::asio::const_buffer> 
   }
 }
 
-Task<void> write_all(Socket& socket, std::string_view data, ErrorCode& ec) {
+Task<void> write_all(Socket& socket, std::string_view data, ErrorCode& ec, bool more) {
   const boost::asio::const_buffer buffer(data.data(), data.size());
-  co_await write_all(socket, std::span(&buffer, 1), ec);
+  co_await write_all(socket, std::span(&buffer, 1), ec, more);
 }
 
 }  // namespace sb::loop

@@ -24,8 +24,9 @@ Task<size_t> read_some(Socket& socket, std::span<char> into, ErrorCode& ec,
                        bool expect_empty = false);
 
 // Writes every byte of the buffers (up to 3); the buffers must stay put until it returns.
+// `more` as for Socket::send: more of the message follows at once.
 Task<void> write_all(Socket& socket, std::span<const boost::asio::const_buffer> buffers,
-                     ErrorCode& ec);
-Task<void> write_all(Socket& socket, std::string_view data, ErrorCode& ec);
+                     ErrorCode& ec, bool more = false);
+Task<void> write_all(Socket& socket, std::string_view data, ErrorCode& ec, bool more = false);
 
 }  // namespace sb::loop

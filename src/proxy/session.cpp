@@ -31,6 +31,24 @@ namespace {
 constexpr uint32_t kSlowStartScale = 100;
 
 constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
+// A response body with at most this much left to come is on its way at once (the backend knows
+// its length and has it at hand): what is relayed of it before the end is written with MSG_MORE.
+constexpr uint64_t kHoldBackLimit = 32 * 1024;
+
+// Whether the rest of `response` follows so soon that a write of what came so far should wait
+// for it in the kernel: a backend that writes its head and then its body (nginx with sendfile)
+// would otherwise have the client woken twice for one short response, two segments where one
+// does (nginx holds back output under postpone_output, 1460 bytes, for the same reason; measured:
+// 7.2 segments per proxied 1 KiB request without, 6.0 with, nginx 6.1). Only a Content-Length
+// body that is nearly there: a chunked or close-delimited stream may pause, and its bytes must
+// not wait on the next ones. Should the rest be late after all, Linux sends what it holds after
+// 200 ms.
+bool more_follows_at_once(const http::MessageParser& response) {
+  if (response.message_complete() || response.chunked() || !response.has_content_length()) {
+    return false;
+  }
+  return response.content_length() - response.body_bytes() <= kHoldBackLimit;
+}
 // Lingering close: after an error response, read (and drop) what the client still sends for a
 // while, so the kernel does not answer unread bytes with a reset that destroys our response.
 constexpr std::chrono::milliseconds kLingerTime{2000};
@@ -820,7 +838,8 @@ loop::Task<Session::Attempt> Session::relay_response(bool resendable) {
       asio::const_buffer(state_->head.data(), state_->head.size()),
       asio::const_buffer(buffer + body_begin, body_length)};
   deadline_.arm(snapshot.timeouts.client_body);
-  co_await write_all(client_, first, ec);
+  co_await write_all(client_, first, ec,
+                     !tunnel_after && !dechunk && more_follows_at_once(state_->response));
   if (ec) {
     close_upstream();
     co_return Attempt::kClose;
@@ -852,7 +871,8 @@ loop::Task<Session::Attempt> Session::relay_response(bool resendable) {
     stray_bytes = state_->response.consumed() < n;
     const size_t body = dechunk ? state_->response.decoded() : state_->response.consumed();
     deadline_.arm(snapshot.timeouts.client_body);
-    co_await write_all(client_, std::string_view(buffer, body), ec);
+    co_await write_all(client_, std::string_view(buffer, body), ec,
+                       !dechunk && more_follows_at_once(state_->response));
     if (ec) {
       close_upstream();
       co_return Attempt::kClose;

@@ -693,6 +693,8 @@ class EchoBackend:
       closeafter=1         close the connection right after the response, without announcing it
       junk=1               bytes right behind the response body, in the same write (broken framing)
       junk=late            the same bytes in a second write after the response (self.junk_sent counts)
+      pause_ms=N           send the head with the first half of the body (the first chunk when
+                           chunked), wait N ms, then the rest
 
     A request carrying `Expect: 100-continue` gets `100 Continue` before its body is read.
     """
@@ -884,18 +886,27 @@ class EchoBackend:
             return False
 
         no_body = method == "HEAD" or status in (204, 304) or status < 200
+        pause = int(q.get("pause_ms", "0"))
         if q.get("connclose") == "1":
             keep = False
         if q.get("chunked") == "1":
             hdrs = extra + ["Transfer-Encoding: chunked"]
             out = (f"HTTP/1.1 {status} {reason}\r\n" + "\r\n".join(hdrs) + "\r\n\r\n").encode()
+            rest = b""
             if not no_body:
                 step = max(1, len(body) // 5 + 1)
                 for i in range(0, len(body), step):
                     part = body[i:i + step]
-                    out += f"{len(part):x}\r\n".encode() + part + b"\r\n"
-                out += b"0\r\nX-Trailer: done\r\n\r\n"
+                    chunk = f"{len(part):x}\r\n".encode() + part + b"\r\n"
+                    if i == 0 or not pause:
+                        out += chunk
+                    else:
+                        rest += chunk
+                rest += b"0\r\nX-Trailer: done\r\n\r\n"
             sock.sendall(out)
+            if pause:
+                time.sleep(pause / 1000.0)
+            sock.sendall(rest)
         else:
             hdrs = list(extra)
             if status != 204:
@@ -903,8 +914,13 @@ class EchoBackend:
             if not keep:
                 hdrs.append("Connection: close")
             out = (f"HTTP/1.1 {status} {reason}\r\n" + "\r\n".join(hdrs) + "\r\n\r\n").encode()
+            payload = b"" if no_body else body
+            if pause:
+                sock.sendall(out + payload[: len(payload) // 2])
+                time.sleep(pause / 1000.0)
+                out, payload = b"", payload[len(payload) // 2:]
             # junk=1: bytes right behind the response, in the same write.
-            sock.sendall(out + (b"" if no_body else body) + (JUNK if q.get("junk") == "1" else b""))
+            sock.sendall(out + payload + (JUNK if q.get("junk") == "1" else b""))
         if q.get("junk") == "late":
             sock.sendall(JUNK)
             with self.lock:

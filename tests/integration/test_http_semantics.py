@@ -3,6 +3,8 @@ request and response body framing, hop-by-hop headers, forwarding headers, bodil
 interim responses and Expect: 100-continue, and close-delimited responses."""
 
 import hashlib
+import socket
+import time
 
 import pytest
 
@@ -164,6 +166,44 @@ def test_large_content_length_response(echo_proxy):
     r = request(sb.port, path=f"/?size={8 * 1024 * 1024}")
     assert r.status == 200 and r.framing == "length"
     assert r.body == pattern_bytes(8 * 1024 * 1024)
+
+
+def read_head_within(port, path, seconds):
+    """Sends GET `path` and reads until the response head and at least one body byte are in;
+    returns (what was read, seconds it took), or fails after `seconds`."""
+    with socket.create_connection(("127.0.0.1", port), timeout=seconds) as s:
+        started = time.monotonic()
+        s.sendall(build_request(path=path))
+        got = b""
+        while b"\r\n\r\n" not in got or got.endswith(b"\r\n\r\n"):
+            more = s.recv(65536)
+            assert more, f"connection closed after {got!r}"
+            got += more
+        return got, time.monotonic() - started
+
+
+@pytest.mark.parametrize("path", ["/?chunked=1&size=50000&pause_ms=2500",
+                                  "/?size=200000&pause_ms=2500"])
+def test_a_stream_that_pauses_is_relayed_before_the_pause_ends(echo_proxy, path):
+    # What the upstream sent before pausing reaches the client at once: neither a chunked body
+    # nor a long Content-Length one is held back waiting for the rest. (A write held back with
+    # MSG_MORE goes out after 200 ms at the latest, so the bound is below that.)
+    be, sb = echo_proxy
+    got, took = read_head_within(sb.port, path, 10)
+    assert got.startswith(b"HTTP/1.1 200")
+    assert took < 0.15, f"the first part took {took * 1000:.0f} ms to arrive"
+
+
+@pytest.mark.parametrize("size", [1024, 20000])
+def test_a_short_body_that_comes_after_its_head_arrives_whole(echo_proxy, size):
+    # The head goes out with MSG_MORE when the rest of a short body is expected at once; when it
+    # comes late, the write of the rest still sends everything.
+    be, sb = echo_proxy
+    with RawConn(sb.port) as c:
+        r = c.request(path=f"/?size={size}&pause_ms=300")
+        assert r.status == 200 and r.framing == "length"
+        assert r.body == pattern_bytes(size)
+        assert c.request(path="/next").json()["target"] == "/next"
 
 
 # -- headers ---------------------------------------------------------------------------------
