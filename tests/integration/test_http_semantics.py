@@ -450,6 +450,22 @@ def test_idle_pooled_connection_that_receives_bytes_is_not_reused(echo_proxy):
             assert r.json()["target"] == f"/after/{i}"
 
 
+def test_a_post_is_never_sent_on_a_pooled_connection_with_stray_bytes(echo_proxy):
+    """A GET may learn of stray bytes only as it goes (and then goes again on a fresh connection:
+    it is idempotent); a POST must not reach a doubtful connection at all, so the backend sees it
+    exactly once, on a fresh connection."""
+    be, sb = echo_proxy
+    with RawConn(sb.port) as c:
+        r = c.request(path="/?junk=late")
+        tainted = r.json()["conn"]
+        wait_until(lambda: be.junk_sent == 1, 5, message="backend sent the stray bytes")
+        r = c.request(method="POST", path="/order", body=b"one")
+        assert r.status == 200 and not r.has("X-Smuggled")
+    posts = [q for q in be.requests if q.method == "POST"]
+    assert len(posts) == 1
+    assert posts[0].conn_id != tainted
+
+
 def test_pooled_connection_closed_by_upstream_is_retried(echo_proxy):
     be, sb = echo_proxy
     with RawConn(sb.port) as c:
