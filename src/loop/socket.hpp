@@ -105,13 +105,7 @@ class Socket {
 
   // Ends the operations waiting on this socket (their waiters see -ECANCELED); the socket stays.
   void cancel() {
-    if (pending_ > 0 && fd_ >= 0) {
-      if (slot_ >= 0) {
-        loop_->cancel_fd(slot_, true);
-      } else {
-        loop_->cancel_fd(fd_);
-      }
-    }
+    if (pending_ > 0 && fd_ >= 0) loop_->cancel_fd(slot_ >= 0 ? slot_ : fd_, slot_ >= 0);
   }
   // Cancels what waits, then closes the descriptor. Safe to call twice.
   void close();

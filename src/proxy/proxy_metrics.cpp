@@ -55,6 +55,14 @@ void write_proxy_metrics(metrics::Exposition& out, const Server& server) {
       }
     }
   };
+  // A family with one sample per instance: the field `value` of its status.
+  const auto instance_family = [&](std::string_view name, std::string_view type,
+                                   std::string_view help, uint64_t InstanceStatus::*value) {
+    out.family(name, type, help);
+    each_instance([&](const Service& s, const InstanceStatus& i) {
+      out.sample(name, {{"service", s.name}, {"instance", i.member->address}}, i.*value);
+    });
+  };
   out.family("switchboard_service_panic", "gauge",
              "1 while the service balances over every instance because too few are healthy.");
   for (const ServiceStatus& service : status) {
@@ -90,19 +98,12 @@ void write_proxy_metrics(metrics::Exposition& out, const Server& server) {
       }
     }
   }
-  out.family("switchboard_upstream_requests_total", "counter",
-             "Attempts sent to the instance (retries included).");
-  each_instance([&](const Service& s, const InstanceStatus& i) {
-    out.sample("switchboard_upstream_requests_total",
-               {{"service", s.name}, {"instance", i.member->address}}, i.requests);
-  });
-  out.family("switchboard_upstream_retries_total", "counter",
-             "Attempts sent to the instance that retried a request failed on another one (of "
-             "switchboard_upstream_requests_total).");
-  each_instance([&](const Service& s, const InstanceStatus& i) {
-    out.sample("switchboard_upstream_retries_total",
-               {{"service", s.name}, {"instance", i.member->address}}, i.retries);
-  });
+  instance_family("switchboard_upstream_requests_total", "counter",
+                  "Attempts sent to the instance (retries included).", &InstanceStatus::requests);
+  instance_family("switchboard_upstream_retries_total", "counter",
+                  "Attempts sent to the instance that retried a request failed on another one (of "
+                  "switchboard_upstream_requests_total).",
+                  &InstanceStatus::retries);
   out.family("switchboard_upstream_responses_total", "counter",
              "Response heads received from the instance, by status class.");
   each_instance([&](const Service& s, const InstanceStatus& i) {
@@ -125,45 +126,29 @@ void write_proxy_metrics(metrics::Exposition& out, const Server& server) {
     out.histogram("switchboard_request_duration_seconds", s.name, i.member->address,
                   i.request_latency);
   });
-  out.family("switchboard_upstream_failures_total", "counter",
-             "Attempts that failed: refused, reset, timed out or a malformed answer.");
-  each_instance([&](const Service& s, const InstanceStatus& i) {
-    out.sample("switchboard_upstream_failures_total",
-               {{"service", s.name}, {"instance", i.member->address}}, i.failures);
-  });
-  out.family("switchboard_upstream_sent_bytes_total", "counter",
-             "Bytes written to the instance: request heads as forwarded, bodies, WebSocket "
-             "frames.");
-  each_instance([&](const Service& s, const InstanceStatus& i) {
-    out.sample("switchboard_upstream_sent_bytes_total",
-               {{"service", s.name}, {"instance", i.member->address}}, i.sent_bytes);
-  });
-  out.family("switchboard_upstream_received_bytes_total", "counter",
-             "Bytes read from the instance: response heads (interim ones too), bodies, "
-             "WebSocket frames.");
-  each_instance([&](const Service& s, const InstanceStatus& i) {
-    out.sample("switchboard_upstream_received_bytes_total",
-               {{"service", s.name}, {"instance", i.member->address}}, i.received_bytes);
-  });
-  out.family("switchboard_upstream_active_requests", "gauge",
-             "Requests and WebSocket tunnels in flight to the instance.");
-  each_instance([&](const Service& s, const InstanceStatus& i) {
-    out.sample("switchboard_upstream_active_requests",
-               {{"service", s.name}, {"instance", i.member->address}}, i.active);
-  });
-  out.family("switchboard_upstream_connections_open", "gauge",
-             "Connections to the instance open now: in use by a request or tunnel, or idle in a "
-             "keep-alive pool.");
-  each_instance([&](const Service& s, const InstanceStatus& i) {
-    out.sample("switchboard_upstream_connections_open",
-               {{"service", s.name}, {"instance", i.member->address}}, i.connections_open);
-  });
-  out.family("switchboard_upstream_connections_idle", "gauge",
-             "Of switchboard_upstream_connections_open: idle in the workers' keep-alive pools.");
-  each_instance([&](const Service& s, const InstanceStatus& i) {
-    out.sample("switchboard_upstream_connections_idle",
-               {{"service", s.name}, {"instance", i.member->address}}, i.connections_idle);
-  });
+  instance_family("switchboard_upstream_failures_total", "counter",
+                  "Attempts that failed: refused, reset, timed out or a malformed answer.",
+                  &InstanceStatus::failures);
+  instance_family("switchboard_upstream_sent_bytes_total", "counter",
+                  "Bytes written to the instance: request heads as forwarded, bodies, WebSocket "
+                  "frames.",
+                  &InstanceStatus::sent_bytes);
+  instance_family("switchboard_upstream_received_bytes_total", "counter",
+                  "Bytes read from the instance: response heads (interim ones too), bodies, "
+                  "WebSocket frames.",
+                  &InstanceStatus::received_bytes);
+  instance_family("switchboard_upstream_active_requests", "gauge",
+                  "Requests and WebSocket tunnels in flight to the instance.",
+                  &InstanceStatus::active);
+  instance_family(
+      "switchboard_upstream_connections_open", "gauge",
+      "Connections to the instance open now: in use by a request or tunnel, or idle in a "
+      "keep-alive pool.",
+      &InstanceStatus::connections_open);
+  instance_family(
+      "switchboard_upstream_connections_idle", "gauge",
+      "Of switchboard_upstream_connections_open: idle in the workers' keep-alive pools.",
+      &InstanceStatus::connections_idle);
   out.family("switchboard_upstream_healthy", "gauge",
              "1 when no health rule has the instance out: passive health, active checks, "
              "outlier ejection.");

@@ -31,6 +31,11 @@ namespace {
 constexpr uint32_t kSlowStartScale = 100;
 
 constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
+// Lingering close: after an error response, read (and drop) what the client still sends for a
+// while, so the kernel does not answer unread bytes with a reset that destroys our response.
+constexpr std::chrono::milliseconds kLingerTime{2000};
+constexpr size_t kLingerBytes = 256 * 1024;
+
 // A response body with at most this much left to come is on its way at once (the backend knows
 // its length and has it at hand): what is relayed of it before the end is written with MSG_MORE.
 constexpr uint64_t kHoldBackLimit = 32 * 1024;
@@ -49,10 +54,6 @@ bool more_follows_at_once(const http::MessageParser& response) {
   }
   return response.content_length() - response.body_bytes() <= kHoldBackLimit;
 }
-// Lingering close: after an error response, read (and drop) what the client still sends for a
-// while, so the kernel does not answer unread bytes with a reset that destroys our response.
-constexpr std::chrono::milliseconds kLingerTime{2000};
-constexpr size_t kLingerBytes = 256 * 1024;
 
 // Latency figures and access-log timings need sub-millisecond precision, which the coarse clock
 // of the deadlines (a few ms) lacks: they read the loop's time of the turn (one clock read per

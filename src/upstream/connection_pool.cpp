@@ -27,7 +27,8 @@ std::optional<loop::Socket> ConnectionPool::take(uint64_t instance) {
     list.pop_back();
     if (idle.since >= oldest_allowed) {
       // One recv per reuse: what nginx learns from the read event it keeps armed on idle
-      // connections. Measured without it (bench/ab_compare.py, 8 rounds): no difference.
+      // connections. Its cost: up to a few per cent of the CPU per request (BENCHMARKS.md,
+      // 2026-12-07); the defence is worth it.
       char byte;
       const ssize_t n =
           ::recv(idle.socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT | MSG_NOSIGNAL);
