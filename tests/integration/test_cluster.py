@@ -287,7 +287,9 @@ def test_a_node_whose_member_is_cut_off_from_the_quorum_follows_another(switchbo
     quorum = [i for i in range(3) if i != cut]
     a, api_a = node(switchboard, cluster.url(quorum + [cut]))
     b, api_b = node(switchboard, cluster.url([cut] + quorum))  # B follows etcd through `cut`
-    assert f"following etcd at {cluster.address(cut)}" in b.stderr()
+    # The watch starts after the first read, so its line may come after the node listens.
+    wait_for(lambda: f"following etcd at {cluster.address(cut)}" in b.stderr(),
+             message="B following etcd through the member to be cut off")
     assert register(api_a, "web", "w0", nginx.addrs[0], routes=[{"path_prefix": "/"}])[0] == 201
     wait_for(lambda: routes(b, "/"), message="B routing w0")
 
