@@ -24,6 +24,8 @@
 #include <optional>
 #include <vector>
 
+#include "loop/provided_buffers.hpp"
+#include "loop/receiver.hpp"
 #include "loop/task.hpp"
 
 namespace sb::loop {
@@ -44,7 +46,8 @@ class EventLoop {
 
   // Creates the ring (disabled until run() enables it on the loop's thread, which then becomes its
   // only submitter). Throws std::system_error when the kernel refuses every flag combination.
-  explicit EventLoop(unsigned entries = 4096);
+  // `provided_buffers`: how many the multishot receives share (a power of two; tests use few).
+  explicit EventLoop(unsigned entries = 4096, unsigned provided_buffers = 256);
   ~EventLoop();
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
@@ -89,6 +92,22 @@ class EventLoop {
   // io_uring_register call.
   int install(int fd);
   void uninstall(int slot);
+
+  // Multishot receives of sockets in the file table (loop/receiver.hpp), and the provided
+  // buffers they fill. Without buffer rings or a file table, no socket streams and every receive
+  // is a plain one.
+  Receiver* receiver(int slot) {
+    return slot >= 0 && !receivers_.empty() ? &receivers_[slot] : nullptr;
+  }
+  ProvidedBuffers& buffers() { return buffers_; }
+  bool multishot_receives() const { return multishot_receives_; }
+  void disable_multishot_receives() { multishot_receives_ = false; }
+  uint64_t receive_data(int slot) const {
+    return kReceiveTag | (uint64_t{receivers_[slot].generation()} << 32) |
+           static_cast<uint32_t>(slot);
+  }
+  // An operation submitted without an Operation of its own (a multishot receive).
+  void count_submitted() { ++in_flight_; }
   // Resumes `handle` in this turn, after the completions being handled (not from inside the
   // caller: what the caller is doing must not be re-entered).
   void schedule(std::coroutine_handle<> handle) { ready_.push_back(handle); }
@@ -108,6 +127,15 @@ class EventLoop {
   void run_ready();
   void fire_timers(Clock::time_point now);
   void handle(uint64_t user_data, int32_t result, uint32_t flags);
+  void handle_receive(uint64_t user_data, int32_t result, uint32_t flags);
+
+  // A multishot receive's user_data: this bit (never set in a user-space pointer), the
+  // Receiver's generation (completions of a slot's earlier socket are told apart) and the slot.
+  static constexpr uint64_t kReceiveTag = uint64_t{1} << 63;
+  unsigned provided_buffers_;
+  ProvidedBuffers buffers_;
+  std::vector<Receiver> receivers_;
+  bool multishot_receives_ = false;
 
   io_uring ring_{};
   int wakeup_fd_ = -1;

@@ -15,9 +15,24 @@ Socket Socket::open(EventLoop& loop, const boost::asio::ip::tcp::endpoint& like)
   return {loop, fd};
 }
 
+bool Socket::Awaiter::await_ready() noexcept {
+  if (!socket_.is_open()) return true;
+  if (kind_ != Kind::kRecv) return false;
+  const Receiver* receiver = socket_.streaming();
+  if (receiver == nullptr) return false;
+  streamed_ = true;
+  return receiver->ready();  // bytes (or the end) are here: no wait
+}
+
 void Socket::Awaiter::await_suspend(std::coroutine_handle<> waiter) {
   EventLoop& loop = *socket_.loop_;
   operation_.waiter = waiter;
+  ++socket_.pending_;
+  submitted_ = true;
+  if (streamed_) {
+    socket_.streaming()->wait(loop, socket_.slot_, operation_, into_);
+    return;
+  }
   io_uring_sqe* sqe = loop.next_sqe();
   const int fd = socket_.slot_ >= 0 ? socket_.slot_ : socket_.fd_;
   switch (kind_) {
@@ -40,19 +55,31 @@ void Socket::Awaiter::await_suspend(std::coroutine_handle<> waiter) {
   }
   if (socket_.slot_ >= 0) sqe->flags |= IOSQE_FIXED_FILE;
   loop.track(sqe, &operation_);
-  ++socket_.pending_;
-  submitted_ = true;
 }
 
 int Socket::Awaiter::await_resume() noexcept {
-  if (!submitted_) return -EBADF;  // closed before the wait began
-  --socket_.pending_;
-  return operation_.result;
+  if (submitted_) --socket_.pending_;
+  int result = submitted_ ? operation_.result : -EBADF;  // -EBADF: closed before the wait began
+  if (streamed_ && (!submitted_ || result == Receiver::kFromQueue)) {
+    // Bytes (or the end) wait in the socket's Receiver.
+    Receiver* receiver = socket_.streaming();
+    if (receiver == nullptr) return -ECANCELED;
+    if (view_ == nullptr) return receiver->take(*socket_.loop_, into_);
+    *view_ = receiver->lend(*socket_.loop_);
+    return view_->empty() ? receiver->end_or_again() : static_cast<int>(view_->size());
+  }
+  // A receive of its own (a plain one, or one cut short by a cancel).
+  if (view_ != nullptr) *view_ = into_.first(result > 0 ? static_cast<size_t>(result) : 0);
+  return result;
 }
 
 void Socket::close() {
   if (fd_ < 0) return;
-  cancel();
+  // Operations that wait, and a multishot receive armed with nobody waiting.
+  if (pending_ > 0 || streaming() != nullptr) {
+    if (Receiver* receiver = streaming()) receiver->note_cancel();
+    loop_->cancel_fd(slot_ >= 0 ? slot_ : fd_, slot_ >= 0);
+  }
   loop_->uninstall(std::exchange(slot_, -1));
   ::close(fd_);
   fd_ = -1;

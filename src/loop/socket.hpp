@@ -52,8 +52,20 @@ class Socket {
   // operation then costs the kernel less, while a connection that serves one request does not
   // pay the two registration calls (-1.7 % connections per CPU-second with Connection: close
   // when every socket had one). Idempotent; no-op when the table is full.
+  // A socket with a slot also receives through a multishot receive (loop/receiver.hpp) when
+  // the loop has provided buffers.
   void use_file_slot() {
-    if (slot_ < 0 && fd_ >= 0) slot_ = loop_->install(fd_);
+    if (slot_ >= 0 || fd_ < 0) return;
+    slot_ = loop_->install(fd_);
+    // Armed now unless a plain receive still waits (the next receive arms it then).
+    if (Receiver* receiver = loop_->receiver(slot_)) receiver->start(*loop_, slot_, pending_ == 0);
+  }
+  // For an idle socket (an upstream connection in the pool): true when nothing arrived since it
+  // was last read, false when something did (bytes, or the peer's close), nullopt when unknown
+  // (no multishot receive armed: look with a syscall).
+  std::optional<bool> quiet() const {
+    const Receiver* receiver = streaming();
+    return receiver != nullptr ? receiver->quiet(loop_->turns()) : std::nullopt;
   }
   int native_handle() const { return fd_; }
   EventLoop& loop() const { return *loop_; }
@@ -63,8 +75,13 @@ class Socket {
    public:
     enum class Kind { kRecv, kConnect, kSend };
     Awaiter(Socket& socket, Kind kind) : socket_(socket), kind_(kind) {}
-    Awaiter(Socket& socket, std::span<char> into, bool expect_empty)
-        : socket_(socket), kind_(Kind::kRecv), into_(into), expect_empty_(expect_empty) {}
+    Awaiter(Socket& socket, std::span<char> into, bool expect_empty,
+            std::span<char>* view = nullptr)
+        : socket_(socket),
+          kind_(Kind::kRecv),
+          into_(into),
+          view_(view),
+          expect_empty_(expect_empty) {}
     Awaiter(Socket& socket, const boost::asio::ip::tcp::endpoint& to)
         : socket_(socket), kind_(Kind::kConnect), to_(to) {}
     Awaiter(Socket& socket, const iovec* iov, size_t count, int flags)
@@ -72,7 +89,7 @@ class Socket {
       message_.msg_iov = const_cast<iovec*>(iov);
       message_.msg_iovlen = count;
     }
-    bool await_ready() const noexcept { return !socket_.is_open(); }
+    bool await_ready() noexcept;
     void await_suspend(std::coroutine_handle<> waiter);
     // Bytes received or sent (0 received: the peer closed), 0 for a connect, or -errno.
     int await_resume() noexcept;
@@ -81,12 +98,14 @@ class Socket {
     Socket& socket_;
     Kind kind_;
     std::span<char> into_;
+    std::span<char>* view_ = nullptr;  // recv_view
     boost::asio::ip::tcp::endpoint to_;
     msghdr message_{};
     int send_flags_ = 0;
     bool expect_empty_ = false;
     Operation operation_;
     bool submitted_ = false;
+    bool streamed_ = false;  // a receive served by the socket's Receiver
   };
 
   // `expect_empty`: nothing can have arrived yet (the peer has not had our request, or our
@@ -94,6 +113,15 @@ class Socket {
   // nothing.
   Awaiter recv(std::span<char> into, bool expect_empty = false) {
     return {*this, into, expect_empty};
+  }
+  // Like recv, but bytes the socket's multishot receive took are not copied: `*view` is set to
+  // where they are (a provided buffer, lent until release_view()), or, after a plain receive, to
+  // the start of `into` that holds them.
+  Awaiter recv_view(std::span<char> into, std::span<char>* view) {
+    return {*this, into, false, view};
+  }
+  void release_view() {
+    if (Receiver* receiver = streaming()) receiver->give_back_lent(*loop_);
   }
   Awaiter connect(const boost::asio::ip::tcp::endpoint& to) { return {*this, to}; }
   // Sends what it can of the buffers (a count, or -errno), through the ring. `more`: the rest of
@@ -105,7 +133,9 @@ class Socket {
 
   // Ends the operations waiting on this socket (their waiters see -ECANCELED); the socket stays.
   void cancel() {
-    if (pending_ > 0 && fd_ >= 0) loop_->cancel_fd(slot_ >= 0 ? slot_ : fd_, slot_ >= 0);
+    if (pending_ == 0 || fd_ < 0) return;
+    if (Receiver* receiver = streaming()) receiver->note_cancel();
+    loop_->cancel_fd(slot_ >= 0 ? slot_ : fd_, slot_ >= 0);
   }
   // Cancels what waits, then closes the descriptor. Safe to call twice.
   void close();
@@ -116,6 +146,11 @@ class Socket {
   std::optional<boost::asio::ip::tcp::endpoint> remote_endpoint() const;
 
  private:
+  Receiver* streaming() const {
+    Receiver* receiver = loop_ != nullptr ? loop_->receiver(slot_) : nullptr;
+    return receiver != nullptr && receiver->active() ? receiver : nullptr;
+  }
+
   EventLoop* loop_ = nullptr;
   int fd_ = -1;
   int slot_ = -1;    // in the loop's file table, or -1

@@ -30,6 +30,16 @@ Task<size_t> read_some(Socket& socket, std::span<char> into, ErrorCode& ec, bool
   co_return static_cast<size_t>(n);
 }
 
+Task<size_t> read_view(Socket& socket, std::span<char> into, std::span<char>& data, ErrorCode& ec) {
+  const int n = co_await socket.recv_view(into, &data);
+  if (n < 0) {
+    ec = error_of(n);
+    co_return 0;
+  }
+  ec = {};
+  co_return static_cast<size_t>(n);
+}
+
 Task<void> write_all(Socket& socket, std::span<const boost::asio::const_buffer> buffers,
                      ErrorCode& ec, bool more) {
   std::array<iovec, 3> pending{};

@@ -23,6 +23,10 @@ using ErrorCode = boost::system::error_code;
 Task<size_t> read_some(Socket& socket, std::span<char> into, ErrorCode& ec,
                        bool expect_empty = false);
 
+// Like read_some, where the bytes are not copied when the socket streams: `data` is set to where
+// the returned count of bytes is (Socket::recv_view); Socket::release_view() once they are used.
+Task<size_t> read_view(Socket& socket, std::span<char> into, std::span<char>& data, ErrorCode& ec);
+
 // Writes every byte of the buffers (up to 3); the buffers must stay put until it returns.
 // `more` as for Socket::send: more of the message follows at once.
 Task<void> write_all(Socket& socket, std::span<const boost::asio::const_buffer> buffers,
