@@ -853,7 +853,9 @@ loop::Task<Session::Attempt> Session::relay_response(bool resendable) {
 
   while (!state_->response.message_complete()) {
     deadline_.arm(snapshot.timeouts.upstream_response);
-    const size_t n = co_await read_some(*upstream_, {buffer, size}, ec);
+    // The body is relayed from where it was received (no copy when the upstream streams).
+    std::span<char> data;
+    const size_t n = co_await loop::read_view(*upstream_, {buffer, size}, data, ec);
     counters.received_bytes.add(n);
     if (n == 0) {
       if (!ec && state_->response.finish() == http::ParseStatus::kMessageComplete) break;
@@ -862,8 +864,8 @@ loop::Task<Session::Attempt> Session::relay_response(bool resendable) {
       close_upstream();
       co_return Attempt::kClose;
     }
-    const http::ParseStatus status =
-        dechunk ? state_->response.feed_decoding(buffer, n) : state_->response.feed(buffer, n);
+    const http::ParseStatus status = dechunk ? state_->response.feed_decoding(data.data(), n)
+                                             : state_->response.feed(data.data(), n);
     if (status == http::ParseStatus::kError) {
       counters.failures.add();
       close_upstream();
@@ -872,8 +874,9 @@ loop::Task<Session::Attempt> Session::relay_response(bool resendable) {
     stray_bytes = state_->response.consumed() < n;
     const size_t body = dechunk ? state_->response.decoded() : state_->response.consumed();
     deadline_.arm(snapshot.timeouts.client_body);
-    co_await write_all(client_, std::string_view(buffer, body), ec,
+    co_await write_all(client_, std::string_view(data.data(), body), ec,
                        !dechunk && more_follows_at_once(state_->response));
+    upstream_->release_view();
     if (ec) {
       close_upstream();
       co_return Attempt::kClose;
@@ -883,7 +886,7 @@ loop::Task<Session::Attempt> Session::relay_response(bool resendable) {
 
   // Reuse the upstream connection only when its framing left no doubt.
   const bool reusable = state_->response.keep_alive() && !state_->response.body_until_close() &&
-                        !stray_bytes && !worker_.draining();
+                        !stray_bytes && upstream_->quiet().value_or(true) && !worker_.draining();
   if (reusable) {
     upstream_->use_file_slot();  // it will serve again
     worker_.pool().give(instance_->id(), counters, std::move(*upstream_));

@@ -14,6 +14,16 @@ void count_closed(InstanceCounters& counters, size_t n = 1) {
   counters.connections.sub(n);
 }
 
+// A non-blocking peek finds nothing: the upstream neither closed the connection nor sent bytes
+// nobody asked for (a framing doubt). What nginx learns from the read event it keeps armed on
+// idle connections; here, for connections without a multishot receive.
+bool nothing_to_read(const loop::Socket& socket) {
+  char byte;
+  const ssize_t n =
+      ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT | MSG_NOSIGNAL);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 }  // namespace
 
 std::optional<loop::Socket> ConnectionPool::take(uint64_t instance) {
@@ -26,13 +36,9 @@ std::optional<loop::Socket> ConnectionPool::take(uint64_t instance) {
     Idle idle = std::move(list.back());
     list.pop_back();
     if (idle.since >= oldest_allowed) {
-      // One recv per reuse: what nginx learns from the read event it keeps armed on idle
-      // connections. Its cost: up to a few per cent of the CPU per request (BENCHMARKS.md,
-      // 2026-12-07); the defence is worth it.
-      char byte;
-      const ssize_t n =
-          ::recv(idle.socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT | MSG_NOSIGNAL);
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      // Its multishot receive would have taken anything that came; without one, a recv looks.
+      const std::optional<bool> quiet = idle.socket.quiet();
+      if (quiet.has_value() ? *quiet : nothing_to_read(idle.socket)) {
         counters.idle_connections.sub();  // in use from now on, still open
         return std::move(idle.socket);
       }

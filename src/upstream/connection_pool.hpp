@@ -1,8 +1,10 @@
 // Idle keep-alive connections to upstream instances, per worker thread (so no locking): the most
 // recently used first, at most `max_idle` per instance, closed after `idle_timeout` unused (shorter
 // than backends' usual keep-alive timeouts, so we rarely pick one the backend is about to close).
-// A connection is handed out only after a non-blocking peek finds nothing to read: one the upstream
-// closed, or on which it sent bytes nobody asked for (a framing doubt), is dropped instead.
+// A connection is handed out only if nothing arrived on it while it was idle: one the upstream
+// closed, or on which it sent bytes nobody asked for (a framing doubt), is dropped instead. Its
+// multishot receive (loop/receiver.hpp) tells without a syscall; a connection without one is
+// checked with a non-blocking peek.
 // The pool keeps the instance's connection gauges of this worker (InstanceCounters::connections
 // and idle_connections) right as connections come, go back out and are closed here.
 #pragma once
