@@ -9,7 +9,9 @@
 //     thread enters it to wait, in one batch, instead of interrupting whichever task is running;
 //   - every submission of a loop turn goes to the kernel in the one io_uring_enter that also
 //     waits, and completions are taken in batches;
-//   - a completion resumes its coroutine directly (no handler queue, no executor dispatch).
+//   - a completion resumes its coroutine directly (no handler queue, no executor dispatch);
+//   - a long-lived socket receives through one multishot receive into provided buffers
+//     (loop/receiver.hpp), where each receive armed and disarmed a readiness wait.
 #pragma once
 
 #include <liburing.h>
