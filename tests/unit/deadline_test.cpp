@@ -8,6 +8,8 @@
 #include <chrono>
 #include <memory>
 
+#include "run_until.hpp"
+
 namespace sb {
 namespace {
 
@@ -21,16 +23,7 @@ void count_expiry(void* context) {
   ++static_cast<Fired*>(context)->count;
 }
 
-// Turns `loop` until `done()` holds; false if `limit` passed first.
-template <typename Done>
-bool run_until(loop::EventLoop& loop, Done done, std::chrono::milliseconds limit = 5s) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= until) return false;
-    loop.run_once(10ms);
-  }
-  return true;
-}
+using testing_support::run_until;
 
 class DeadlineTest : public testing::Test {
  protected:

@@ -19,22 +19,14 @@
 #include "loop/socket.hpp"
 #include "loop/stream.hpp"
 #include "loop/task.hpp"
+#include "run_until.hpp"
 
 namespace sb::loop {
 namespace {
 
 using namespace std::chrono_literals;
 
-// Turns `loop` until `done()` holds; false if `limit` passed first.
-template <typename Done>
-bool run_until(EventLoop& loop, Done done, std::chrono::milliseconds limit = 5s) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= until) return false;
-    loop.run_once(10ms);
-  }
-  return true;
-}
+using testing_support::run_until;
 
 Task<int> forty_two() {
   co_return 42;

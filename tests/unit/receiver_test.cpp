@@ -18,21 +18,14 @@
 #include "loop/socket.hpp"
 #include "loop/stream.hpp"
 #include "loop/task.hpp"
+#include "run_until.hpp"
 
 namespace sb::loop {
 namespace {
 
 using namespace std::chrono_literals;
 
-template <typename Done>
-bool run_until(EventLoop& loop, Done done, std::chrono::milliseconds limit = 5s) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= until) return false;
-    loop.run_once(10ms);
-  }
-  return true;
-}
+using testing_support::run_until;
 
 // A connected TCP pair on loopback: `ours` on the loop with a file slot (so it streams), the
 // peer a plain blocking descriptor the test writes and reads directly.
