@@ -98,6 +98,28 @@ def test_upload_1gib_content_length_in_constant_memory(echo_proxy, gib_sha256):
 
 
 @pytest.mark.slow
+def test_upload_1gib_on_a_keep_alive_connection_in_constant_memory(echo_proxy, gib_sha256):
+    """The upload is the connection's second request, so the proxy receives it through the client
+    socket's multishot receive (provided buffers, throttled when the upstream is slower)."""
+    be, sb = echo_proxy
+    watch = MemoryWatch(sb)
+    with RawConn(sb.port, timeout=60) as c:
+        c.send(b"POST /first HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello")
+        first = c.read_response()
+        assert first.status == 200 and first.json()["body_len"] == 5
+        c.send(f"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: {GIB}\r\n\r\n".encode())
+        for _ in range(GIB // len(BLOCK)):
+            c.sock.sendall(BLOCK)
+        r = c.read_response()
+    watch.stop()
+    print(watch)
+    assert r.status == 200
+    assert r.json()["body_len"] == GIB
+    assert r.json()["body_sha256"] == gib_sha256
+    assert watch.growth_kib() < MAX_GROWTH_KIB, watch
+
+
+@pytest.mark.slow
 def test_upload_1gib_chunked_in_constant_memory(echo_proxy, gib_sha256):
     be, sb = echo_proxy
     watch = MemoryWatch(sb)
