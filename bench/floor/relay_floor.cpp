@@ -17,8 +17,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <sys/mman.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -27,6 +25,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "loop/provided_buffers.hpp"
 
 namespace {
 
@@ -55,11 +55,10 @@ struct Pair;
 // taking buffers from a ring of provided buffers, instead of one receive per message.
 bool multishot = false;
 constexpr unsigned kProvided = 1024;
-io_uring_buf_ring* provided = nullptr;
-char* provided_memory = nullptr;
+sb::loop::ProvidedBuffers provided;  // the proxy's own ring of provided buffers (src/loop)
 
 struct Chunk {
-  unsigned id;
+  uint16_t id;
   size_t length;
 };
 
@@ -128,25 +127,19 @@ void submit_send(Direction& d) {
   d.sending = true;
 }
 
-void give_back(unsigned id) {
-  io_uring_buf_ring_add(provided, provided_memory + size_t{id} * kBufferSize, kBufferSize, id,
-                        io_uring_buf_ring_mask(kProvided), 0);
-  io_uring_buf_ring_advance(provided, 1);
-}
-
 void arm_multishot(Direction& d) {
   io_uring_sqe* sqe = next_sqe();
   io_uring_prep_recv_multishot(sqe, d.from, nullptr, 0, 0);
   sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
-  sqe->buf_group = 0;
+  sqe->buf_group = sb::loop::ProvidedBuffers::kGroup;
   io_uring_sqe_set_data(sqe, &d);
 }
 
 void send_front(Direction& d) {
   const Chunk& chunk = d.queue.front();
   io_uring_sqe* sqe = next_sqe();
-  io_uring_prep_send(sqe, d.to, provided_memory + size_t{chunk.id} * kBufferSize + d.sent,
-                     chunk.length - d.sent, MSG_NOSIGNAL);
+  io_uring_prep_send(sqe, d.to, provided.data(chunk.id) + d.sent, chunk.length - d.sent,
+                     MSG_NOSIGNAL);
   sqe->flags |= IOSQE_FIXED_FILE;
   io_uring_sqe_set_data64(sqe, reinterpret_cast<uintptr_t>(&d) | 1);  // a send: low bit set
 }
@@ -155,7 +148,8 @@ void end_direction(Direction& d);
 
 void handle_multishot_recv(Direction& d, int result, uint32_t flags) {
   if (result > 0) {
-    d.queue.push_back({flags >> IORING_CQE_BUFFER_SHIFT, static_cast<size_t>(result)});
+    d.queue.push_back(
+        {static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT), static_cast<size_t>(result)});
     if (d.queue.size() == 1) {
       d.sent = 0;
       send_front(d);
@@ -174,7 +168,7 @@ void handle_multishot_recv(Direction& d, int result, uint32_t flags) {
 
 void handle_multishot_send(Direction& d, int result) {
   if (result <= 0) {
-    for (const Chunk& c : d.queue) give_back(c.id);
+    for (const Chunk& c : d.queue) provided.give_back(c.id);
     d.queue.clear();
     if (!d.ended) {
       d.ended = true;
@@ -188,7 +182,7 @@ void handle_multishot_send(Direction& d, int result) {
     send_front(d);
     return;
   }
-  give_back(d.queue.front().id);
+  provided.give_back(d.queue.front().id);
   d.queue.pop_front();
   d.sent = 0;
   if (!d.queue.empty()) {
@@ -285,22 +279,10 @@ int main(int argc, char** argv) {
   for (int i = static_cast<int>(kFileSlots) - 1; i >= 0; --i) free_slots.push_back(i);
   multishot = std::getenv("RELAY_MULTISHOT") != nullptr;
   if (multishot) {
-    int error = 0;
-    void* memory = ::mmap(nullptr, kProvided * sizeof(io_uring_buf), PROT_READ | PROT_WRITE,
-                          MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-    provided = static_cast<io_uring_buf_ring*>(memory);
-    io_uring_buf_ring_init(provided);
-    io_uring_buf_reg reg{};
-    reg.ring_addr = reinterpret_cast<uint64_t>(provided);
-    reg.ring_entries = kProvided;
-    reg.bgid = 0;
-    error = io_uring_register_buf_ring(&ring, &reg, 0);
-    if (error != 0) {
-      std::fprintf(stderr, "relay_floor: provided buffers: %s\n", std::strerror(-error));
+    if (!provided.setup(ring, kProvided, kBufferSize)) {
+      std::fprintf(stderr, "relay_floor: this kernel has no provided buffer rings\n");
       return 1;
     }
-    provided_memory = static_cast<char*>(std::malloc(size_t{kProvided} * kBufferSize));
-    for (unsigned id = 0; id < kProvided; ++id) give_back(id);
   }
   std::fprintf(stderr, "relay_floor listening on %s%s\n", listen_at.c_str(),
                multishot ? " (multishot receives)" : "");

@@ -9,11 +9,10 @@
 
 namespace sb::loop {
 
-bool Receiver::start(EventLoop& loop, int slot, bool arm_now) {
-  if (!loop.buffers().ready() || !loop.multishot_receives()) return false;
+void Receiver::start(EventLoop& loop, int slot, bool arm_now) {
+  if (!loop.multishot_receives()) return;
   active_ = true;
   if (arm_now && !armed_ && !end_) arm(loop, slot);
-  return true;
 }
 
 bool Receiver::arm(EventLoop& loop, int slot) {
@@ -73,17 +72,17 @@ int Receiver::take(EventLoop& loop, std::span<char> into) {
     copied += n;
     chunk.offset += static_cast<uint32_t>(n);
     chunk.length -= static_cast<uint32_t>(n);
-    if (chunk.length == 0) {
-      loop.buffers().give_back(chunk.id);
-      ++head_;
-    }
+    if (chunk.length == 0) drop_head(loop);
   }
-  if (head_ == chunks_.size()) {
+  return copied > 0 ? static_cast<int>(copied) : end_or_again();
+}
+
+void Receiver::drop_head(EventLoop& loop) {
+  loop.buffers().give_back(chunks_[head_].id);
+  if (++head_ == chunks_.size()) {
     chunks_.clear();
     head_ = 0;
   }
-  if (copied > 0) return static_cast<int>(copied);
-  return end_.value_or(-EAGAIN);
 }
 
 std::span<char> Receiver::lend(EventLoop& loop) {
@@ -94,12 +93,7 @@ std::span<char> Receiver::lend(EventLoop& loop) {
 }
 
 void Receiver::give_back_lent(EventLoop& loop) {
-  if (!std::exchange(lent_, false)) return;
-  loop.buffers().give_back(chunks_[head_].id);
-  if (++head_ == chunks_.size()) {
-    chunks_.clear();
-    head_ = 0;
-  }
+  if (std::exchange(lent_, false)) drop_head(loop);
 }
 
 void Receiver::resume_reader(int32_t result) {

@@ -46,8 +46,8 @@ class Receiver {
   }
 
   // The socket in `slot` receives this way from now on (armed at once when `arm_now`, else by
-  // the next read); false when it cannot (no provided buffers).
-  bool start(EventLoop& loop, int slot, bool arm_now);
+  // the next read), unless the loop has no multishot receives.
+  void start(EventLoop& loop, int slot, bool arm_now);
   // The slot's socket is closed or the slot reused: buffers go back, a parked reader resumes
   // with -ECANCELED, and completions still to come from the old receive are ignored.
   void reset(EventLoop& loop);
@@ -78,6 +78,8 @@ class Receiver {
     uint32_t length;
   };
   bool arm(EventLoop& loop, int slot);
+  // The chunk at head_ is read: its buffer goes back to the ring.
+  void drop_head(EventLoop& loop);
   void resume_reader(int32_t result);
   void plain_receive(EventLoop& loop, int slot);
 

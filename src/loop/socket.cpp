@@ -76,10 +76,7 @@ int Socket::Awaiter::await_resume() noexcept {
 void Socket::close() {
   if (fd_ < 0) return;
   // Operations that wait, and a multishot receive armed with nobody waiting.
-  if (pending_ > 0 || streaming() != nullptr) {
-    if (Receiver* receiver = streaming()) receiver->note_cancel();
-    loop_->cancel_fd(slot_ >= 0 ? slot_ : fd_, slot_ >= 0);
-  }
+  if (pending_ > 0 || streaming() != nullptr) cancel_in_kernel();
   loop_->uninstall(std::exchange(slot_, -1));
   ::close(fd_);
   fd_ = -1;

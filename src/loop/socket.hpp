@@ -133,9 +133,7 @@ class Socket {
 
   // Ends the operations waiting on this socket (their waiters see -ECANCELED); the socket stays.
   void cancel() {
-    if (pending_ == 0 || fd_ < 0) return;
-    if (Receiver* receiver = streaming()) receiver->note_cancel();
-    loop_->cancel_fd(slot_ >= 0 ? slot_ : fd_, slot_ >= 0);
+    if (pending_ > 0 && fd_ >= 0) cancel_in_kernel();
   }
   // Cancels what waits, then closes the descriptor. Safe to call twice.
   void close();
@@ -146,6 +144,11 @@ class Socket {
   std::optional<boost::asio::ip::tcp::endpoint> remote_endpoint() const;
 
  private:
+  // Every operation of this socket in the kernel, its multishot receive included.
+  void cancel_in_kernel() {
+    if (Receiver* receiver = streaming()) receiver->note_cancel();
+    loop_->cancel_fd(slot_ >= 0 ? slot_ : fd_, slot_ >= 0);
+  }
   Receiver* streaming() const {
     Receiver* receiver = loop_ != nullptr ? loop_->receiver(slot_) : nullptr;
     return receiver != nullptr && receiver->active() ? receiver : nullptr;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -84,6 +85,22 @@ Task<void> read_all(Socket& s, size_t piece, size_t want, std::string& out,
   }
 }
 
+// Reads `sent.size()` bytes from `s` in reads of at most `piece` bytes, turning the loop (and
+// calling `between` at each turn) until they are all there: they must be `sent`, in order.
+void expect_reads(
+    EventLoop& loop, Socket& s, size_t piece, const std::string& sent,
+    const std::function<void()>& between = [] {}) {
+  std::string got;
+  std::optional<ErrorCode> error;
+  loop.spawn(read_all(s, piece, sent.size(), got, error));
+  ASSERT_TRUE(run_until(loop, [&] {
+    between();
+    return got.size() == sent.size() || error;
+  }));
+  EXPECT_FALSE(error);
+  EXPECT_TRUE(got == sent) << "bytes lost or out of order";
+}
+
 TEST(LoopReceiver, BytesThatCameBeforeTheReadAreReadInOrderInSmallPieces) {
   EventLoop loop(64);
   loop.enable();
@@ -93,12 +110,7 @@ TEST(LoopReceiver, BytesThatCameBeforeTheReadAreReadInOrderInSmallPieces) {
   write_fully(c.peer, sent);
   // Let the multishot receive take what came before anybody reads.
   ASSERT_TRUE(run_until(loop, [&] { return c.ours.quiet() == false; }));
-  std::string got;
-  std::optional<ErrorCode> error;
-  loop.spawn(read_all(c.ours, 1000, sent.size(), got, error));  // pieces smaller than a buffer
-  ASSERT_TRUE(run_until(loop, [&] { return got.size() == sent.size() || error; }));
-  EXPECT_FALSE(error);
-  EXPECT_EQ(got, sent);
+  expect_reads(loop, c.ours, 1000, sent);  // pieces smaller than a buffer
 }
 
 TEST(LoopReceiver, AReaderThatIsBehindStopsTheReceiveAndCatchesUpIntact) {
@@ -127,15 +139,7 @@ TEST(LoopReceiver, AReaderThatIsBehindStopsTheReceiveAndCatchesUpIntact) {
   const unsigned held = all - loop.buffers().available();
   EXPECT_GE(held, Receiver::kThrottle) << held;
   EXPECT_LT(held, all) << "a reader that is behind took the whole ring";
-  std::string got;
-  std::optional<ErrorCode> error;
-  loop.spawn(read_all(c.ours, 64 * 1024, sent.size(), got, error));
-  ASSERT_TRUE(run_until(loop, [&] {
-    write_some();
-    return got.size() == sent.size() || error;
-  }));
-  EXPECT_FALSE(error);
-  EXPECT_TRUE(got == sent) << "bytes lost or out of order";
+  expect_reads(loop, c.ours, 64 * 1024, sent, write_some);
   EXPECT_EQ(loop.buffers().available(), all);  // every buffer came back
 }
 
@@ -149,13 +153,8 @@ TEST(LoopReceiver, WithTheRingEmptyAReadFallsBackToAPlainReceive) {
   // The second still reads what it is sent, through plain receives into its reader's buffer.
   Connected c(loop);
   const std::string sent = pattern(50'000);
-  std::string got;
-  std::optional<ErrorCode> error;
-  loop.spawn(read_all(c.ours, 4096, sent.size(), got, error));
   write_fully(c.peer, sent);
-  ASSERT_TRUE(run_until(loop, [&] { return got.size() == sent.size() || error; }));
-  EXPECT_FALSE(error);
-  EXPECT_EQ(got, sent);
+  expect_reads(loop, c.ours, 4096, sent);
 }
 
 TEST(LoopReceiver, CancelEndsAParkedReadAndTheNextReadStillGetsTheBytes) {
