@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "admin/dashboard.hpp"
+#include "core/thread_name.hpp"
 #include "metrics/process_metrics.hpp"
 #include "registry/sqlite_store.hpp"
 
@@ -184,6 +185,7 @@ asio::ip::tcp::endpoint ControlPlane::start() {
   tick();
   if (etcd_) etcd_->start();
   thread_ = std::thread([this] {
+    name_this_thread("sb-control");
     context_.run();
     ran_out_.set_value();
   });

@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "core/log_event.hpp"
+#include "core/thread_name.hpp"
 #include "health/http_probe.hpp"
 
 namespace sb::health {
@@ -50,7 +51,10 @@ ActiveChecker::~ActiveChecker() {
 
 void ActiveChecker::start() {
   asio::co_spawn(context_, run(), asio::detached);
-  thread_ = std::thread([this] { context_.run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("sb-health");
+    context_.run();
+  });
 }
 
 void ActiveChecker::stop() {

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "core/thread_name.hpp"
+
 namespace sb::proxy {
 
 namespace {
@@ -79,7 +81,10 @@ AccessLog::AccessLog(bool enabled, const std::string& path, bool json, unsigned 
     owns_out_ = true;
   }
   for (unsigned i = 0; i < workers; ++i) rings_.push_back(std::make_unique<Ring>());
-  writer_ = std::thread([this] { writer_loop(); });
+  writer_ = std::thread([this] {
+    name_this_thread("sb-access-log");
+    writer_loop();
+  });
 }
 
 AccessLog::~AccessLog() {

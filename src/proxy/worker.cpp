@@ -6,6 +6,7 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "core/thread_name.hpp"
 #include "proxy/server.hpp"
 #include "proxy/session.hpp"
 
@@ -50,6 +51,7 @@ void Worker::start(bool balance_exactly) {
       std::max<uint64_t>(1, snapshot_.get().limits.max_connections / server_.worker_count());
   accepting_ = listener_.is_open();
   thread_ = std::thread([this, balance_exactly] {
+    name_this_thread("sb-worker-" + std::to_string(index_));
     try {
       loop_->run([this, balance_exactly] {
         deadlines_.start();
