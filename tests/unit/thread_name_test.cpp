@@ -18,22 +18,22 @@ std::string kernel_name_of_this_thread() {
   return name;
 }
 
-TEST(ThreadName, TheKernelShowsTheName) {
+// What a new thread that names itself `name` is shown as.
+std::string shown_for(const std::string& name) {
   std::string seen;
   std::thread([&] {
-    sb::name_this_thread("sb-worker-3");
+    sb::name_this_thread(name);
     seen = kernel_name_of_this_thread();
   }).join();
-  EXPECT_EQ(seen, "sb-worker-3");
+  return seen;
+}
+
+TEST(ThreadName, TheKernelShowsTheName) {
+  EXPECT_EQ(shown_for("sb-worker-3"), "sb-worker-3");
 }
 
 TEST(ThreadName, ALongNameIsCutToFifteenCharacters) {
-  std::string seen;
-  std::thread([&] {
-    sb::name_this_thread("sb-worker-1234567890");
-    seen = kernel_name_of_this_thread();
-  }).join();
-  EXPECT_EQ(seen, "sb-worker-12345");
+  EXPECT_EQ(shown_for("sb-worker-1234567890"), "sb-worker-12345");
 }
 
 }  // namespace
