@@ -26,15 +26,9 @@ MAX_ALLOCATIONS_PER_REQUEST = 1 / 20
 BODY = b"b" * 1024
 
 
-class Counts:
-    """The worker threads' counters, read from the shared file while the proxy runs."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def read(self):
-        allocations, locks = struct.unpack("<QQ", self.path.read_bytes()[:16])
-        return allocations, locks
+def read_counts(path: Path):
+    """The worker threads' (allocations, locks), read from the shared file while the proxy runs."""
+    return struct.unpack("<QQ", path.read_bytes()[:16])
 
 
 @pytest.fixture
@@ -43,8 +37,8 @@ def counted_proxy(tmp_path, switchboard, nginx_backends, refusing_port):
     assert shim.exists(), f"{shim} not built (the request_path_count target of the release build)"
     nginx = nginx_backends(2)
     (nginx.files / "64k").write_bytes(b"x" * 65536)
-    counts = Counts(tmp_path / "counts")
-    env = {**os.environ, "LD_PRELOAD": str(shim), "SB_COUNT_FILE": str(counts.path),
+    counts = tmp_path / "counts"
+    env = {**os.environ, "LD_PRELOAD": str(shim), "SB_COUNT_FILE": str(counts),
            "SB_COUNT_THREADS": "sb-worker"}
     # /down goes to an instance that refuses: the worker logs that, and the log takes a lock.
     config = make_config([service("app", nginx.addrs), service("down", [refusing_port().addr])],
@@ -71,16 +65,16 @@ def test_requests_on_warm_connections_neither_allocate_nor_lock_on_the_worker(co
         for _ in range(20):  # warm-up: sessions, buffers, pooled upstream connections, file slots
             for c in conns:
                 one_round(c)
-        allocations_before, locks_before = counts.read()
+        allocations_before, locks_before = read_counts(counts)
         for _ in range(ROUNDS):
             for c in conns:
                 one_round(c)
-        allocations_after, locks_after = counts.read()
+        allocations_after, locks_after = read_counts(counts)
         # The counters see the worker: /lb-status builds its text in strings on the worker, and a
         # refused upstream is logged there.
         assert conns[0].request("GET", "/lb-status").status == 200
         assert conns[0].request("GET", "/down").status == 502
-        allocations_then, locks_then = counts.read()
+        allocations_then, locks_then = read_counts(counts)
         assert allocations_then > allocations_after, "the counter saw no allocation of the worker"
         assert locks_then > locks_after, "the counter saw no lock of the worker"
     finally:
