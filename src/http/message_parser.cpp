@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "http/plain_head.hpp"
 #include "http/text.hpp"
 
 namespace sb::http {
@@ -22,7 +23,7 @@ bool head_ends_message(const llhttp_t& p, MessageKind kind, bool no_body) {
 
 }  // namespace
 
-MessageParser::MessageParser(MessageKind kind) : kind_(kind) {
+MessageParser::MessageParser(MessageKind kind, HeadPath path) : kind_(kind), path_(path) {
   llhttp_settings_init(&settings_);
   settings_.on_url = on_url;
   settings_.on_status = on_status;
@@ -49,6 +50,7 @@ void MessageParser::begin(const char* base, const ParseLimits& limits, bool no_b
   head_length_ = 0;
   head_fed_ = 0;
   head_complete_ = false;
+  plain_ = false;
   message_complete_ = false;
   keep_alive_ = false;
   until_close_ = false;
@@ -65,7 +67,78 @@ std::string_view MessageParser::method_name() const {
 
 ParseStatus MessageParser::feed(const char* data, size_t length) {
   if (error_status_ != 0) return ParseStatus::kError;
+  if (plain_ && !message_complete_) return feed_plain_body(data, length);
+  // The fast path is tried once, on a message's first input: a head that arrives in pieces is
+  // llhttp's (which keeps a slow sender from costing a rescan per piece).
+  ParseStatus status;
+  if (path_ == HeadPath::kPlainFirst && !head_complete_ && head_fed_ == 0 && data == base_ &&
+      try_plain_head(data, length, status)) {
+    return status;
+  }
   return after_execute(llhttp_execute(&parser_, data, length), data, length);
+}
+
+bool MessageParser::try_plain_head(const char* data, size_t length, ParseStatus& status) {
+  PlainHead head;
+  if (!parse_plain_head(kind_, data, length, limits_, headers_, head)) return false;
+  // A response body that ends at the close is llhttp's to read (the counting below needs a
+  // length); so is every head with Transfer-Encoding, which the subset leaves out.
+  if (kind_ == MessageKind::kResponse && !head.has_content_length && !no_body_ &&
+      head.status_code != 204 && head.status_code != 304) {
+    return false;
+  }
+  // parser_ gets the fields llhttp would have set, so the accessors and complete_head() read
+  // them as they would after llhttp.
+  parser_.http_major = 1;
+  parser_.http_minor = static_cast<uint8_t>(head.version_minor);
+  if (kind_ == MessageKind::kRequest) {
+    parser_.method = static_cast<uint8_t>(head.method);
+    url_ = head.target;
+  } else {
+    parser_.status_code = static_cast<uint16_t>(head.status_code);
+    status_ = head.target;
+  }
+  if (head.has_content_length) {
+    parser_.flags |= F_CONTENT_LENGTH;
+    parser_.content_length = head.content_length;
+  }
+  if (head.connection_close) parser_.flags |= F_CONNECTION_CLOSE;
+  if (head.connection_keep_alive) parser_.flags |= F_CONNECTION_KEEP_ALIVE;
+  header_count_ = head.header_count;
+  head_length_ = head.head_length;
+
+  const int next = complete_head();
+  if (next < 0) {
+    status = ParseStatus::kError;
+    return true;
+  }
+  consumed_ = head_length_;
+  plain_ = true;
+  if (next == HPE_PAUSED) {
+    status = ParseStatus::kHeadComplete;
+    return true;
+  }
+  if (next == 1) parser_.flags |= F_SKIPBODY;  // as llhttp marks a response it reads no body of
+  message_complete_ = true;
+  keep_alive_ = llhttp_should_keep_alive(&parser_) != 0;
+  status = ParseStatus::kMessageComplete;
+  return true;
+}
+
+ParseStatus MessageParser::feed_plain_body(const char* data, size_t length) {
+  const uint64_t left = content_length_ - body_bytes_;
+  const size_t n = left < length ? static_cast<size_t>(left) : length;
+  body_bytes_ += n;
+  consumed_ = n;
+  if (decode_to_ != nullptr) {
+    // Content-Length framing has nothing to decode: the body is the bytes as they came.
+    std::memmove(decode_to_ + decoded_, data, n);
+    decoded_ += n;
+  }
+  if (body_bytes_ < content_length_) return ParseStatus::kNeedMore;
+  message_complete_ = true;
+  keep_alive_ = llhttp_should_keep_alive(&parser_) != 0;
+  return ParseStatus::kMessageComplete;
 }
 
 ParseStatus MessageParser::feed_decoding(char* data, size_t length) {
@@ -202,7 +275,12 @@ int MessageParser::on_header_value_complete(llhttp_t* p) {
 }
 
 int MessageParser::on_headers_complete(llhttp_t* p) {
-  MessageParser& m = self(p);
+  return self(p).complete_head();
+}
+
+int MessageParser::complete_head() {
+  MessageParser& m = *this;
+  llhttp_t* p = &parser_;
   m.head_complete_ = true;
   m.head_chunked_ = (p->flags & F_CHUNKED) != 0;
   m.head_content_length_ = (p->flags & F_CONTENT_LENGTH) != 0;

@@ -39,11 +39,14 @@ enum class ParseStatus {
 
 enum class MessageKind { kRequest, kResponse };
 
+// Which heads llhttp reads: all, or those the plain fast path (plain_head.hpp) declines.
+enum class HeadPath { kPlainFirst, kLlhttpOnly };
+
 class MessageParser {
  public:
   static constexpr uint32_t kMaxHeaders = 256;
 
-  explicit MessageParser(MessageKind kind);
+  explicit MessageParser(MessageKind kind, HeadPath path = HeadPath::kPlainFirst);
   MessageParser(const MessageParser&) = delete;
   MessageParser& operator=(const MessageParser&) = delete;
 
@@ -68,6 +71,8 @@ class MessageParser {
 
   bool head_complete() const { return head_complete_; }
   bool message_complete() const { return message_complete_; }
+  // Whether the plain fast path read this message's head (and so counts its body).
+  bool head_was_plain() const { return plain_; }
 
   // Head fields, valid after kHeadComplete until the buffer is reused.
   const char* base() const { return base_; }
@@ -115,6 +120,9 @@ class MessageParser {
   static int on_header_value(llhttp_t* p, const char* at, size_t length);
   static int on_header_value_complete(llhttp_t* p);
   static int on_headers_complete(llhttp_t* p);
+  // The checks and framing decisions at the end of any head, on parser_'s fields: 0 or 1 (1 for a
+  // response) when the head ends the message, HPE_PAUSED when a body follows, -1 after fail().
+  int complete_head();
   static int on_body(llhttp_t* p, const char* at, size_t length);
   static int on_message_complete(llhttp_t* p);
 
@@ -122,10 +130,15 @@ class MessageParser {
   static void extend(Span& span, const char* base, const char* at, size_t length);
   int fail(int status, const char* reason);
   ParseStatus after_execute(llhttp_errno_t err, const char* data, size_t length);
+  // The fast path's halves: a whole plain head at the start of a message, and a body of known
+  // length after it.
+  bool try_plain_head(const char* data, size_t length, ParseStatus& status);
+  ParseStatus feed_plain_body(const char* data, size_t length);
 
   llhttp_t parser_{};
   llhttp_settings_t settings_{};
   MessageKind kind_;
+  HeadPath path_;
   ParseLimits limits_;
   const char* base_ = nullptr;
   bool no_body_ = false;
@@ -139,6 +152,7 @@ class MessageParser {
   size_t head_fed_ = 0;  // bytes fed while the head was incomplete
 
   bool head_complete_ = false;
+  bool plain_ = false;
   bool head_chunked_ = false;         // chunked() as of the end of the head
   bool head_content_length_ = false;  // has_content_length() as of the end of the head
   bool message_complete_ = false;
