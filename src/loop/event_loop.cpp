@@ -205,6 +205,7 @@ void EventLoop::enable() {
   const int enabled = enable_rings(ring_);
   if (enabled < 0) throw std::system_error(-enabled, std::generic_category(), "io_uring_enable");
   enabled_ = true;
+  now_ = Clock::now();
   if (io_uring_register_files_sparse(&ring_, kFileSlots) == 0) {
     files_ = true;
     free_slots_.reserve(kFileSlots);
@@ -229,7 +230,9 @@ void EventLoop::run_once(std::optional<Clock::duration> max_wait) {
   ++turns_;
   std::optional<Clock::duration> wait = max_wait;
   if (!timers_.empty()) {
-    const Clock::duration until_timer = timers_.begin()->first - Clock::now();
+    // From the turn's clock reading, not a fresh one: a timer fires late by at most the time
+    // the turn's work took (microseconds), and the loop reads the clock once per turn.
+    const Clock::duration until_timer = timers_.begin()->first - now_;
     if (!wait || until_timer < *wait) wait = until_timer;
   }
   io_uring_cqe* first = nullptr;
