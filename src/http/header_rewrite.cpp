@@ -68,6 +68,48 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
   out.append(name).append(": ").append(value).append("\r\n");
 }
 
+// Appends the fields kept from a parsed head. A field received as exactly "Name: value\r\n" is
+// the bytes append_field would write, and kept fields usually sit next to each other in the
+// received head, so runs of them are copied as they are: one append per run instead of four per
+// field.
+class KeptFields {
+ public:
+  KeptFields(const MessageParser& m, std::string& out) : m_(m), out_(out) {}
+  KeptFields(const KeptFields&) = delete;
+  KeptFields& operator=(const KeptFields&) = delete;
+
+  void keep(uint32_t i) {
+    const HeaderField& field = m_.header(i);
+    const char* base = m_.base();
+    const uint32_t colon = field.name.offset + field.name.length;
+    const uint32_t end = field.value.offset + field.value.length;
+    const bool as_written = field.value.length > 0 && field.value.offset == colon + 2 &&
+                            base[colon] == ':' && base[colon + 1] == ' ' && base[end] == '\r';
+    if (as_written && run_length_ > 0 && run_start_ + run_length_ == field.name.offset) {
+      run_length_ = end + 2 - run_start_;
+      return;
+    }
+    flush();
+    if (as_written) {
+      run_start_ = field.name.offset;
+      run_length_ = end + 2 - run_start_;
+    } else {
+      append_field(out_, m_.header_name(i), m_.header_value(i));
+    }
+  }
+  // Writes the pending run; call before appending anything else.
+  void flush() {
+    if (run_length_ > 0) out_.append(m_.base() + run_start_, run_length_);
+    run_length_ = 0;
+  }
+
+ private:
+  const MessageParser& m_;
+  std::string& out_;
+  uint32_t run_start_ = 0;
+  uint32_t run_length_ = 0;
+};
+
 }  // namespace
 
 std::string_view origin_form(std::string_view target) {
@@ -95,6 +137,7 @@ void build_upstream_request(const MessageParser& request, const RequestRewrite& 
 
   const ConnectionTokens named(request);
   std::string_view upgrade_value;
+  KeptFields kept(request, out);
   for (uint32_t i = 0; i < request.header_count(); ++i) {
     const std::string_view name = request.header_name(i);
     const std::string_view value = request.header_value(i);
@@ -106,8 +149,9 @@ void build_upstream_request(const MessageParser& request, const RequestRewrite& 
         iequals(name, "x-forwarded-proto") || iequals(name, "x-forwarded-for")) {
       continue;
     }
-    append_field(out, name, value);
+    kept.keep(i);
   }
+  kept.flush();
   // HTTP/1.1 requires Host; an HTTP/1.0 client may have sent none (nginx sends its upstream name).
   bool has_host = false;
   for (uint32_t i = 0; i < request.header_count() && !has_host; ++i) {
@@ -139,17 +183,18 @@ void build_client_response(const MessageParser& response, const ResponseRewrite&
   out.append("HTTP/1.1 ").append(code, end).append(" ").append(response.reason()).append("\r\n");
 
   const ConnectionTokens named(response);
+  KeptFields kept(response, out);
   for (uint32_t i = 0; i < response.header_count(); ++i) {
     const std::string_view name = response.header_name(i);
-    const std::string_view value = response.header_value(i);
     if (rewrite.upgrade && iequals(name, "upgrade")) {
-      append_field(out, name, value);
+      kept.keep(i);
       continue;
     }
     if (is_hop_by_hop(name) || named.contains(name)) continue;
     if (rewrite.dechunk && iequals(name, "transfer-encoding")) continue;
-    append_field(out, name, value);
+    kept.keep(i);
   }
+  kept.flush();
   if (rewrite.upgrade) {
     append_field(out, "Connection", "upgrade");
   } else if (rewrite.close) {

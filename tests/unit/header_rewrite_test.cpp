@@ -320,6 +320,32 @@ TEST(BuildClientResponse, DropsHopByHopFields) {
   EXPECT_THAT(h.values("content-length"), ElementsAre("0"));
 }
 
+// Fields received as "Name: value" are copied in runs; the others are written normalised. Either
+// way the bytes are "Name: value\r\n", in the received order, around the dropped fields.
+TEST(BuildClientResponse, WritesKeptFieldsExactlyAroundDroppedAndPaddedOnes) {
+  const std::string response =
+      "HTTP/1.1 200 OK\r\nServer: s\r\nDate: d\r\nConnection: keep-alive\r\nA:  padded \t\r\n"
+      "B: 1\r\nKeep-Alive: timeout=5\r\nE: e e\r\nC:\r\nD:x\r\nContent-Length: 0\r\n\r\n";
+  Parsed parsed(http::MessageKind::kResponse, response);
+  std::string out;
+  http::build_client_response(parsed.parser(), {}, out);
+  EXPECT_EQ(out,
+            "HTTP/1.1 200 OK\r\nServer: s\r\nDate: d\r\nA: padded\r\nB: 1\r\nE: e e\r\nC: \r\n"
+            "D: x\r\nContent-Length: 0\r\n\r\n");
+}
+
+TEST(BuildUpstreamRequest, WritesKeptFieldsExactlyAroundDroppedOnes) {
+  const std::string request =
+      "GET / HTTP/1.1\r\nHost: h\r\nTE: trailers\r\nAccept: */*\r\nX-Real-IP: 1.2.3.4\r\n"
+      "X-A:  a\r\n\r\n";
+  Parsed parsed(http::MessageKind::kRequest, request);
+  std::string out;
+  http::build_upstream_request(parsed.parser(), kFromClient, out);
+  EXPECT_EQ(out,
+            "GET / HTTP/1.1\r\nHost: h\r\nAccept: */*\r\nX-A: a\r\nX-Forwarded-For: 10.0.0.7\r\n"
+            "X-Real-IP: 10.0.0.7\r\nX-Forwarded-Proto: http\r\n\r\n");
+}
+
 TEST(BuildClientResponse, CloseAddsConnectionClose) {
   const Head h =
       client_head("HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
