@@ -115,14 +115,16 @@ const char* status_line(const char* data, const char* end, PlainHead& head) {
   return p + 2;
 }
 
-std::string_view trim_trailing_ows(std::string_view text) {
-  while (!text.empty() && is_ows(text.back())) text.remove_suffix(1);
+std::string_view trim_trailing(std::string_view text, bool tabs) {
+  while (!text.empty() && (text.back() == ' ' || (tabs && text.back() == '\t'))) {
+    text.remove_suffix(1);
+  }
   return text;
 }
 
 // Reads what a field that llhttp gives a meaning to says; false for what the subset leaves out.
-// `value` is as received after the leading whitespace: llhttp allows spaces after a
-// Content-Length's digits but not a tab.
+// `value` is as received after the leading whitespace: llhttp reads spaces after a Content-Length
+// or a Connection token as the end of it, but a tab as part of it (400, or another token).
 bool note_special_field(std::string_view name, std::string_view value, PlainHead& head) {
   switch (name.size()) {
     case 7:   // upgrade
@@ -132,7 +134,7 @@ bool note_special_field(std::string_view name, std::string_view value, PlainHead
              !iequals(name, "transfer-encoding");
     case 10:
       if (!iequals(name, "connection")) return true;
-      value = trim_trailing_ows(value);
+      value = trim_trailing(value, /*tabs=*/false);
       if (iequals(value, "close")) {
         head.connection_close = true;
       } else if (iequals(value, "keep-alive")) {
@@ -188,7 +190,7 @@ bool parse_plain_head(MessageKind kind, const char* data, size_t length, const P
     if (!crlf_at(p, end)) return false;
     const std::string_view received{value, static_cast<size_t>(p - value)};
     if (!note_special_field(name_text, received, head)) return false;
-    const std::string_view value_text = trim_trailing_ows(received);
+    const std::string_view value_text = trim_trailing(received, /*tabs=*/true);
     if (head.header_count == limits.header_count) return false;
     HeaderField& field = headers[head.header_count++];
     field.name = {static_cast<uint32_t>(name - data), static_cast<uint32_t>(name_text.size())};

@@ -211,6 +211,8 @@ INSTANTIATE_TEST_SUITE_P(
         "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, x-custom\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\t\r\n\r\n",  // llhttp: not "close"
+        "HTTP/1.0 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive \t\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: h\r\nProxy-Connection: close\r\n\r\n",
         "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\na",
         "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +1\r\n\r\na",
