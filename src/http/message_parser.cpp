@@ -298,6 +298,10 @@ int MessageParser::complete_head() {
       transfer_encoding = transfer_encoding || iequals(m.header_name(i), "transfer-encoding");
     }
     if (hosts > 1) return m.fail(400, "more than one Host header");
+    // PRI is HTTP/2's connection preface (RFC 9113 3.4), never a request to forward: llhttp lets
+    // one through when it also asks for an upgrade (found by the request fuzzer), and the upstream
+    // would refuse the head the proxy wrote. nginx and HAProxy without HTTP/2 answer 400 too.
+    if (p->method == HTTP_PRI) return m.fail(400, "HTTP/2 connection preface");
     // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked cannot be framed.
     // llhttp refuses it itself, except in a request it takes for an upgrade (found by the
     // request fuzzer); the proxy may not forward it as one, so it is refused here for all.

@@ -279,6 +279,23 @@ TEST(MessageParserRequest, ChunkedWithExtensionsAndTrailers) {
 
 // Found by the request fuzzer: llhttp skips its Transfer-Encoding check for a request it takes
 // for an upgrade, and the rewritten head (without the upgrade) then failed to parse.
+TEST(MessageParserRequest, Http2PrefaceIsRejectedWith400HoweverItArrives) {
+  for (const std::string text : {
+           "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+           "PRI /chat HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+           // Byte by byte, llhttp took this one for a complete HTTP/0.9 request (the fuzzer's
+           // find).
+           "PRI /chat\r\nUpgrade: websocket\r\nConnection: keep-alive\r\n\r\n",
+       }) {
+    MessageParser whole(MessageKind::kRequest);
+    EXPECT_EQ(run(whole, text).status, ParseStatus::kError) << text;
+    EXPECT_EQ(whole.error_status(), 400) << text;
+    MessageParser bytewise(MessageKind::kRequest);
+    EXPECT_EQ(run_bytewise(bytewise, text).status, ParseStatus::kError) << text;
+    EXPECT_EQ(bytewise.error_status(), 400) << text;
+  }
+}
+
 TEST(MessageParserRequest, UpgradeRequestWithTransferEncodingNotChunkedIsRejected) {
   const std::string buffer =
       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\nConnection: Upgrade\r\n"
