@@ -17,8 +17,8 @@ namespace {
 // llhttp, never to an error here).
 enum : uint8_t {
   kToken = 1,   // tchar (RFC 9110 5.6.2)
-  kTarget = 2,  // origin-form path and query without percent-decoding questions: unreserved,
-                // sub-delims, ":@/?%"
+  kTarget = 2,  // an origin-form path and query: unreserved, sub-delims, ":@/?%" (no '#', no
+                // quotes, nothing servers read differently)
   kText = 4,    // a field value or reason phrase: visible ASCII, space, tab
 };
 
