@@ -296,6 +296,18 @@ TEST(MessageParserRequest, Http2PrefaceIsRejectedWith400HoweverItArrives) {
   }
 }
 
+TEST(MessageParserRequest, Http09RequestIsRejectedWith400HoweverItArrives) {
+  for (const std::string text :
+       {"GET /\r\n\r\n", "GET /index.html\r\nHost: h\r\n\r\n", "SETUP /\n\r\no"}) {
+    MessageParser whole(MessageKind::kRequest);
+    EXPECT_EQ(run(whole, text).status, ParseStatus::kError) << text;
+    EXPECT_EQ(whole.error_status(), 400) << text;
+    MessageParser bytewise(MessageKind::kRequest);
+    EXPECT_EQ(run_bytewise(bytewise, text).status, ParseStatus::kError) << text;
+    EXPECT_EQ(bytewise.error_status(), 400) << text;
+  }
+}
+
 TEST(MessageParserRequest, UpgradeRequestWithTransferEncodingNotChunkedIsRejected) {
   const std::string buffer =
       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\nConnection: Upgrade\r\n"
