@@ -301,11 +301,11 @@ int MessageParser::complete_head() {
     // A request without a version (HTTP/0.9) expects a bare body back, and its method and target
     // were never checked as an HTTP/1.x request's are (llhttp took "SETUP /", an RTSP method, so;
     // found by the request fuzzer): the head forwarded for it would not parse. Refused as nginx
-    // refuses anything but an HTTP/0.9 GET, and HAProxy all of them.
+    // refuses anything but an HTTP/0.9 GET, and Jetty all of them.
     if (p->http_major == 0) return m.fail(400, "HTTP/0.9 request");
-    // PRI is HTTP/2's connection preface (RFC 9113 3.4), never a request to forward: llhttp lets
-    // one through when it also asks for an upgrade (found by the request fuzzer), and the upstream
-    // would refuse the head the proxy wrote. nginx and HAProxy without HTTP/2 answer 400 too.
+    // PRI is HTTP/2's connection preface (RFC 9113 3.4), never a request to forward: llhttp can
+    // let one through (found by the request fuzzer), and the upstream would refuse the head the
+    // proxy wrote for it.
     if (p->method == HTTP_PRI) return m.fail(400, "HTTP/2 connection preface");
     // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked cannot be framed.
     // llhttp refuses it itself, except in a request it takes for an upgrade (found by the
