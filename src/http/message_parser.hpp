@@ -1,6 +1,7 @@
 // Incremental HTTP/1.1 message parser: an adapter over llhttp that records the head as offsets into
 // the caller's read buffer (no copies) and stops after the head and after the message, so the proxy
-// can forward raw bytes and knows exactly where each message ends. Enforces the size limits.
+// can forward raw bytes and knows exactly where each message ends. Enforces the size limits. A
+// whole head in the plain subset of HTTP/1.1 skips llhttp (plain_head.hpp), with the same result.
 #pragma once
 
 #include <llhttp.h>
