@@ -279,60 +279,58 @@ int MessageParser::on_headers_complete(llhttp_t* p) {
 }
 
 int MessageParser::complete_head() {
-  MessageParser& m = *this;
-  llhttp_t* p = &parser_;
-  m.head_complete_ = true;
-  m.head_chunked_ = (p->flags & F_CHUNKED) != 0;
-  m.head_content_length_ = (p->flags & F_CONTENT_LENGTH) != 0;
-  m.content_length_ = p->content_length;
-  m.keep_alive_ = llhttp_should_keep_alive(p) != 0;
-  if (m.kind_ == MessageKind::kRequest) {
-    if (m.limits_.body_size != 0 && (p->flags & F_CONTENT_LENGTH) != 0 &&
-        p->content_length > m.limits_.body_size) {
-      return m.fail(413, "request body too large");
+  head_complete_ = true;
+  head_chunked_ = (parser_.flags & F_CHUNKED) != 0;
+  head_content_length_ = (parser_.flags & F_CONTENT_LENGTH) != 0;
+  content_length_ = parser_.content_length;
+  keep_alive_ = llhttp_should_keep_alive(&parser_) != 0;
+  if (kind_ == MessageKind::kRequest) {
+    if (limits_.body_size != 0 && (parser_.flags & F_CONTENT_LENGTH) != 0 &&
+        parser_.content_length > limits_.body_size) {
+      return fail(413, "request body too large");
     }
     uint32_t hosts = 0;
     bool transfer_encoding = false;
-    for (uint32_t i = 0; i < m.header_count_; ++i) {
-      hosts += iequals(m.header_name(i), "host");
-      transfer_encoding = transfer_encoding || iequals(m.header_name(i), "transfer-encoding");
+    for (uint32_t i = 0; i < header_count_; ++i) {
+      hosts += iequals(header_name(i), "host");
+      transfer_encoding = transfer_encoding || iequals(header_name(i), "transfer-encoding");
     }
-    if (hosts > 1) return m.fail(400, "more than one Host header");
+    if (hosts > 1) return fail(400, "more than one Host header");
     // A request without a version (HTTP/0.9) expects a bare body back, and its method and target
     // were never checked as an HTTP/1.x request's are (llhttp took "SETUP /", an RTSP method, so;
     // found by the request fuzzer): the head forwarded for it would not parse. Refused as nginx
     // refuses anything but an HTTP/0.9 GET, and Jetty all of them.
-    if (p->http_major == 0) return m.fail(400, "HTTP/0.9 request");
+    if (parser_.http_major == 0) return fail(400, "HTTP/0.9 request");
     // PRI is HTTP/2's connection preface (RFC 9113 3.4), never a request to forward: llhttp can
     // let one through (found by the request fuzzer), and the upstream would refuse the head the
     // proxy wrote for it.
-    if (p->method == HTTP_PRI) return m.fail(400, "HTTP/2 connection preface");
+    if (parser_.method == HTTP_PRI) return fail(400, "HTTP/2 connection preface");
     // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked cannot be framed.
     // llhttp refuses it itself, except in a request it takes for an upgrade (found by the
     // request fuzzer); the proxy may not forward it as one, so it is refused here for all.
-    if (transfer_encoding && (p->flags & F_CHUNKED) == 0) {
-      return m.fail(400, "Transfer-Encoding is not chunked-last");
+    if (transfer_encoding && (parser_.flags & F_CHUNKED) == 0) {
+      return fail(400, "Transfer-Encoding is not chunked-last");
     }
-    if (hosts == 0 && p->http_major == 1 && p->http_minor >= 1)
-      return m.fail(400, "missing Host header");
+    if (hosts == 0 && parser_.http_major == 1 && parser_.http_minor >= 1)
+      return fail(400, "missing Host header");
   } else {
-    if (p->status_code < 100) return m.fail(502, "status code below 100");  // llhttp allows "10"
-    m.until_close_ = !m.no_body_ && llhttp_message_needs_eof(p) != 0;
+    if (parser_.status_code < 100) return fail(502, "status code below 100");  // llhttp allows "10"
+    until_close_ = !no_body_ && llhttp_message_needs_eof(&parser_) != 0;
     // "chunked<TAB>" is not chunked to llhttp (it reads to the close), but the value forwarded
     // (trimmed) would say chunked to the client: a framing disagreement, so refuse it.
-    if ((p->flags & F_CHUNKED) == 0) {
-      for (uint32_t i = 0; i < m.header_count_; ++i) {
-        if (!iequals(m.header_name(i), "transfer-encoding")) continue;
-        const std::string_view value = m.header_value(i);
+    if ((parser_.flags & F_CHUNKED) == 0) {
+      for (uint32_t i = 0; i < header_count_; ++i) {
+        if (!iequals(header_name(i), "transfer-encoding")) continue;
+        const std::string_view value = header_value(i);
         const size_t comma = value.rfind(',');
         std::string_view last = comma == std::string_view::npos ? value : value.substr(comma + 1);
         while (!last.empty() && is_ows(last.front())) last.remove_prefix(1);
-        if (iequals(last, "chunked")) return m.fail(502, "ambiguous Transfer-Encoding");
+        if (iequals(last, "chunked")) return fail(502, "ambiguous Transfer-Encoding");
       }
     }
   }
   // 1 tells llhttp there is no body: it would otherwise read one after a 304 with Content-Length.
-  if (head_ends_message(*p, m.kind_, m.no_body_)) return m.kind_ == MessageKind::kResponse ? 1 : 0;
+  if (head_ends_message(parser_, kind_, no_body_)) return kind_ == MessageKind::kResponse ? 1 : 0;
   return HPE_PAUSED;
 }
 

@@ -34,8 +34,9 @@ struct PlainHead {
 };
 
 // Reads the head at the start of [data, data + length) into `head` and `headers` (spans from
-// `data`; room for limits.header_count fields), or returns false when the head is not plain, is not complete in the input, or is over
-// one of `limits` (the caller then leaves it to llhttp, which reports what is wrong).
+// `data`; room for limits.header_count fields), or returns false when the head is not plain, is not
+// complete in the input, or is over one of `limits` (the caller then leaves it to llhttp, which
+// reports what is wrong).
 bool parse_plain_head(MessageKind kind, const char* data, size_t length, const ParseLimits& limits,
                       HeaderField* headers, PlainHead& head);
 

@@ -91,22 +91,33 @@ Head split_head(const std::string& head) {
   return out;
 }
 
-Head upstream_head(const std::string& request, const http::RequestRewrite& rewrite) {
+// The head the proxy writes for the upstream, as bytes and split into fields.
+std::string upstream_bytes(const std::string& request, const http::RequestRewrite& rewrite) {
   Parsed parsed(http::MessageKind::kRequest, request);
   EXPECT_EQ(parsed.status(), http::ParseStatus::kMessageComplete) << request;
   std::string out;
   http::build_upstream_request(parsed.parser(), rewrite, out);
-  return split_head(out);
+  return out;
 }
 
-Head client_head(const std::string& response, const http::ResponseRewrite& rewrite,
-                 bool no_body = false) {
+Head upstream_head(const std::string& request, const http::RequestRewrite& rewrite) {
+  return split_head(upstream_bytes(request, rewrite));
+}
+
+// The head the proxy writes for the client, as bytes and split into fields.
+std::string client_bytes(const std::string& response, const http::ResponseRewrite& rewrite,
+                         bool no_body = false) {
   Parsed parsed(http::MessageKind::kResponse, response, no_body);
   EXPECT_NE(parsed.status(), http::ParseStatus::kError) << response;
   EXPECT_NE(parsed.status(), http::ParseStatus::kNeedMore) << response;
   std::string out;
   http::build_client_response(parsed.parser(), rewrite, out);
-  return split_head(out);
+  return out;
+}
+
+Head client_head(const std::string& response, const http::ResponseRewrite& rewrite,
+                 bool no_body = false) {
+  return split_head(client_bytes(response, rewrite, no_body));
 }
 
 const http::RequestRewrite kFromClient{"10.0.0.7", {}, false, "backends"};
@@ -326,10 +337,7 @@ TEST(BuildClientResponse, WritesKeptFieldsExactlyAroundDroppedAndPaddedOnes) {
   const std::string response =
       "HTTP/1.1 200 OK\r\nServer: s\r\nDate: d\r\nConnection: keep-alive\r\nA:  padded \t\r\n"
       "B: 1\r\nKeep-Alive: timeout=5\r\nE: e e\r\nC:\r\nD:x\r\nContent-Length: 0\r\n\r\n";
-  Parsed parsed(http::MessageKind::kResponse, response);
-  std::string out;
-  http::build_client_response(parsed.parser(), {}, out);
-  EXPECT_EQ(out,
+  EXPECT_EQ(client_bytes(response, {}),
             "HTTP/1.1 200 OK\r\nServer: s\r\nDate: d\r\nA: padded\r\nB: 1\r\nE: e e\r\nC: \r\n"
             "D: x\r\nContent-Length: 0\r\n\r\n");
 }
@@ -338,10 +346,7 @@ TEST(BuildUpstreamRequest, WritesKeptFieldsExactlyAroundDroppedOnes) {
   const std::string request =
       "GET / HTTP/1.1\r\nHost: h\r\nTE: trailers\r\nAccept: */*\r\nX-Real-IP: 1.2.3.4\r\n"
       "X-A:  a\r\n\r\n";
-  Parsed parsed(http::MessageKind::kRequest, request);
-  std::string out;
-  http::build_upstream_request(parsed.parser(), kFromClient, out);
-  EXPECT_EQ(out,
+  EXPECT_EQ(upstream_bytes(request, kFromClient),
             "GET / HTTP/1.1\r\nHost: h\r\nAccept: */*\r\nX-A: a\r\nX-Forwarded-For: 10.0.0.7\r\n"
             "X-Real-IP: 10.0.0.7\r\nX-Forwarded-Proto: http\r\n\r\n");
 }
