@@ -9,15 +9,27 @@ namespace sb::http {
 
 namespace {
 
-// The field names a Connection header lists: hop-by-hop for this one message (RFC 9110 7.6.1).
+// The field names a message's Connection fields list: hop-by-hop for this one message (RFC 9110
+// 7.6.1). The first 16 are kept at hand; a message that names more is searched field by field, so
+// a long list is slower but never lets a named field through.
 class ConnectionTokens {
  public:
-  explicit ConnectionTokens(const MessageParser& m) {
+  explicit ConnectionTokens(const MessageParser& m) : m_(m) {
     for (uint32_t i = 0; i < m.header_count(); ++i) {
-      if (iequals(m.header_name(i), "connection")) add_list(m.header_value(i));
+      if (!iequals(m.header_name(i), "connection")) continue;
+      for_each_option(m.header_value(i), [this](std::string_view token) {
+        if (count_ == tokens_.size()) {
+          overflow_ = true;
+          return true;
+        }
+        tokens_[count_++] = token;
+        return false;
+      });
+      if (overflow_) break;
     }
   }
   bool contains(std::string_view name) const {
+    if (overflow_) return listed_anywhere(name);
     for (size_t i = 0; i < count_; ++i) {
       if (iequals(tokens_[i], name)) return true;
     }
@@ -25,26 +37,42 @@ class ConnectionTokens {
   }
 
  private:
-  void add_list(std::string_view list) {
-    while (!list.empty() && count_ < tokens_.size()) {
+  // Calls `visit` with each option of a Connection value that may be dropped, until it returns
+  // true. Framing and Host stay whatever Connection says: dropping them would let the next hop
+  // read the forwarded body as another message (request smuggling).
+  template <typename Visit>
+  static bool for_each_option(std::string_view list, Visit visit) {
+    while (!list.empty()) {
       const size_t comma = list.find(',');
       std::string_view token = list.substr(0, comma);
       while (!token.empty() && (token.front() == ' ' || token.front() == '\t'))
         token.remove_prefix(1);
       while (!token.empty() && (token.back() == ' ' || token.back() == '\t'))
         token.remove_suffix(1);
-      // Framing and Host stay whatever Connection says: dropping them would let the next hop
-      // read the forwarded body as another message (request smuggling).
       if (!token.empty() && !iequals(token, "content-length") &&
-          !iequals(token, "transfer-encoding") && !iequals(token, "host")) {
-        tokens_[count_++] = token;
+          !iequals(token, "transfer-encoding") && !iequals(token, "host") && visit(token)) {
+        return true;
       }
       if (comma == std::string_view::npos) break;
       list.remove_prefix(comma + 1);
     }
+    return false;
   }
+  bool listed_anywhere(std::string_view name) const {
+    for (uint32_t i = 0; i < m_.header_count(); ++i) {
+      if (iequals(m_.header_name(i), "connection") &&
+          for_each_option(m_.header_value(i),
+                          [name](std::string_view token) { return iequals(token, name); })) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  const MessageParser& m_;
   std::array<std::string_view, 16> tokens_{};
   size_t count_ = 0;
+  bool overflow_ = false;
 };
 
 // Fields that describe one connection, never forwarded. Transfer-Encoding stays: bodies are

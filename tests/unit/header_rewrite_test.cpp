@@ -181,6 +181,59 @@ TEST(BuildUpstreamRequest, DropsFieldsNamedInConnection) {
   EXPECT_THAT(h.values("host"), ElementsAre("h"));
 }
 
+// "Connection: X-N0, X-N1, ..." and the fields X-N0: n ... (`named` of them, listed over two
+// Connection fields), with an end-to-end field after each.
+std::string head_naming(const std::string& start_line, int named) {
+  std::string list[2];
+  std::string fields;
+  for (int i = 0; i < named; ++i) {
+    const std::string name = "X-N" + std::to_string(i);
+    list[i % 2] += (list[i % 2].empty() ? "" : ", ") + name;
+    fields += name + ": n\r\nX-E" + std::to_string(i) + ": e\r\n";
+  }
+  return start_line + "\r\nConnection: " + list[0] + "\r\n" + fields + "Connection: " + list[1] +
+         "\r\n";
+}
+
+// Every named field is dropped however many there are, not only those that fit a fixed table.
+TEST(BuildUpstreamRequest, DropsEveryFieldNamedInConnectionHoweverMany) {
+  for (const int named : {2, 16, 17, 40}) {
+    const Head h =
+        upstream_head(head_naming("GET / HTTP/1.1", named) + "Host: h\r\n\r\n", kFromClient);
+    for (int i = 0; i < named; ++i) {
+      EXPECT_FALSE(h.has("x-n" + std::to_string(i))) << i << " of " << named;
+      EXPECT_THAT(h.values("x-e" + std::to_string(i)), ElementsAre("e")) << i << " of " << named;
+    }
+    EXPECT_FALSE(h.has("connection"));
+  }
+}
+
+TEST(BuildClientResponse, DropsEveryFieldNamedInConnectionHoweverMany) {
+  for (const int named : {2, 16, 17, 40}) {
+    const Head h =
+        client_head(head_naming("HTTP/1.1 200 OK", named) + "Content-Length: 0\r\n\r\n", {});
+    for (int i = 0; i < named; ++i) {
+      EXPECT_FALSE(h.has("x-n" + std::to_string(i))) << i << " of " << named;
+      EXPECT_THAT(h.values("x-e" + std::to_string(i)), ElementsAre("e")) << i << " of " << named;
+    }
+  }
+}
+
+// Past the table, framing and Host named in Connection still stay.
+TEST(BuildUpstreamRequest, KeepsFramingAndHostNamedInALongConnectionList) {
+  const std::string request = head_naming("POST / HTTP/1.1", 20) +
+                              "Connection: Content-Length, Host\r\nHost: h\r\n"
+                              "Content-Length: 3\r\n\r\nabc";
+  Parsed parsed(http::MessageKind::kRequest, request);
+  ASSERT_EQ(parsed.status(), http::ParseStatus::kHeadComplete);
+  std::string out;
+  http::build_upstream_request(parsed.parser(), kFromClient, out);
+  const Head h = split_head(out);
+  EXPECT_THAT(h.values("content-length"), ElementsAre("3"));
+  EXPECT_THAT(h.values("host"), ElementsAre("h"));
+  EXPECT_FALSE(h.has("x-n19"));
+}
+
 // "Connection: Content-Length" must not strip the framing the proxy forwards the body with: the
 // upstream would take the body for the next request (request smuggling).
 TEST(BuildUpstreamRequest, KeepsFramingAndHostNamedInConnection) {
