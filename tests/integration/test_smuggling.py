@@ -56,6 +56,18 @@ CASES = [
                                 body=b"-5\r\nhello\r\n0\r\n\r\n"), 400),
     ("chunk-data-overrun", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: chunked",
                                body=b"5\r\nhelloXX\r\n0\r\n\r\n"), 400),
+    # Every CR of the framing is followed by LF, and chunk data by CRLF: a loose parser skips two
+    # unchecked bytes after the data and takes any byte after a final CR for the LF.
+    ("chunk-data-then-two-bytes", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: chunked",
+                                      body=b"1\r\naXY0\r\n\r\n"), 400),
+    ("chunk-size-bare-cr", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: chunked",
+                               body=b"5\rXhello\r\n0\r\n\r\n"), 400),
+    ("chunk-data-bare-cr", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: chunked",
+                               body=b"5\r\nhello\rX0\r\n\r\n"), 400),
+    ("last-chunk-bare-cr", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: chunked",
+                               body=b"0\rX\r\n"), 400),
+    ("trailers-end-bare-cr", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: chunked",
+                                 body=b"0\r\n\rXGET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n"), 400),
     # Header syntax
     ("obs-fold-space", req("GET / HTTP/1.1", "Host: t", "X-A: one", " folded"), 400),
     ("obs-fold-tab", req("GET / HTTP/1.1", "Host: t", "X-A: one", "\tfolded"), 400),
@@ -65,8 +77,11 @@ CASES = [
     ("no-colon", req("GET / HTTP/1.1", "Host: t", "NoColonHere"), 400),
     ("bare-cr-in-value", req("GET / HTTP/1.1", "Host: t", "X-A: a\rb"), 400),
     ("bare-cr-line-end", b"GET / HTTP/1.1\r\nHost: t\rX-A: b\r\n\r\n", 400),
+    ("bare-cr-head-end", b"GET / HTTP/1.1\r\nHost: t\r\n\rXGET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n", 400),
     ("nul-in-value", req("GET / HTTP/1.1", "Host: t", "X-A: a\x00b"), 400),
     ("nul-in-target", req("GET /a\x00b HTTP/1.1", "Host: t"), 400),
+    ("tab-in-target", req("GET /a\tb HTTP/1.1", "Host: t"), 400),
+    ("raw-utf8-in-target", b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: t\r\n\r\n", 400),
     ("no-host", req("GET / HTTP/1.1", "X-A: b"), 400),
     ("two-hosts", req("GET / HTTP/1.1", "Host: a", "Host: b"), 400),
     # Limits

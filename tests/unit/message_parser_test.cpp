@@ -307,6 +307,54 @@ TEST(MessageParserRequest, Http09RequestIsRejectedWith400HoweverItArrives) {
   }
 }
 
+// llhttp's loose build took any byte after the CR that ends a head or a trailer section for its
+// LF, and skipped the two bytes after chunk data unchecked. The proxy forwards a chunked body as it
+// came, so a server reading it strictly would have found another end of the message.
+TEST(MessageParserRequest, ACrNotFollowedByLfIsRejectedWherever) {
+  const std::string chunked = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (const std::string& text : {
+           std::string("GET / HTTP/1.1\r\nHost: h\r\n\rX"),
+           chunked + "5\rXhello\r\n0\r\n\r\n",
+           chunked + "5;e=1\rXhello\r\n0\r\n\r\n",
+           chunked + "5\r\nhello\rX0\r\n\r\n",
+           chunked + "0\rX\r\n",
+           chunked + "0\r\n\rX",
+           chunked + "0\r\nX-T: 1\r\n\rX",
+       }) {
+    expect_400_whole_and_byte_by_byte(text);
+  }
+}
+
+TEST(MessageParserRequest, ChunkDataNotFollowedByCrlfIsRejected) {
+  const std::string chunked = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (const std::string body : {"1\r\naXY0\r\n\r\n", "5\r\nhello\n\n0\r\n\r\n"}) {
+    expect_400_whole_and_byte_by_byte(chunked + body);
+  }
+}
+
+// RFC 9112 3.2: the request-target is URI syntax. A tab, a form feed or a raw byte above 0x7f in
+// it is refused (as HAProxy, Tomcat and Envoy do) rather than forwarded for each server to split
+// or decode its own way; a client percent-encodes them.
+TEST(MessageParserRequest, ATargetOutsideUriSyntaxIsRejected) {
+  for (const std::string text :
+       {"GET /a\tb HTTP/1.1\r\nHost: h\r\n\r\n", "GET /a\fb HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET /caf\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n"}) {
+    expect_400_whole_and_byte_by_byte(text);
+  }
+  MessageParser p(MessageKind::kRequest);
+  const std::string encoded = "GET /caf%C3%A9 HTTP/1.1\r\nHost: h\r\n\r\n";
+  EXPECT_EQ(run(p, encoded).status, ParseStatus::kMessageComplete);
+}
+
+TEST(MessageParserResponse, ChunkFramingWithACrNotFollowedByLfIsA502) {
+  const std::string head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (const std::string body : {"2\rXok\r\n0\r\n\r\n", "2\r\nokXY0\r\n\r\n", "0\r\n\rX"}) {
+    MessageParser p(MessageKind::kResponse);
+    EXPECT_EQ(run(p, head + body).status, ParseStatus::kError) << body;
+    EXPECT_EQ(p.error_status(), 502) << body;
+  }
+}
+
 TEST(MessageParserRequest, UpgradeRequestWithTransferEncodingNotChunkedIsRejected) {
   const std::string buffer =
       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\nConnection: Upgrade\r\n"
