@@ -56,6 +56,7 @@ void MessageParser::begin(const char* base, const ParseLimits& limits, bool no_b
   until_close_ = false;
   content_length_ = 0;
   body_bytes_ = 0;
+  chunked_tail_ = 0;
   consumed_ = 0;
   error_status_ = 0;
   error_reason_ = "";
@@ -75,7 +76,25 @@ ParseStatus MessageParser::feed(const char* data, size_t length) {
       try_plain_head(data, length, status)) {
     return status;
   }
-  return after_execute(llhttp_execute(&parser_, data, length), data, length);
+  const bool in_body = head_complete_;
+  status = after_execute(llhttp_execute(&parser_, data, length), data, length);
+  return in_body && head_chunked_ ? check_chunked_end(data, status) : status;
+}
+
+ParseStatus MessageParser::check_chunked_end(const char* data, ParseStatus status) {
+  if (status == ParseStatus::kError) return status;
+  for (size_t i = consumed_ > 4 ? consumed_ - 4 : 0; i < consumed_; ++i) {
+    chunked_tail_ = (chunked_tail_ << 8) | static_cast<uint8_t>(data[i]);
+  }
+  // llhttp, even in strict mode, ends a trailer section at a bare LF ("0\r\n\n"). The body is
+  // forwarded as it came, so a server that reads it strictly would wait for the CRLF, or find
+  // another end of the message: such a body is refused.
+  constexpr uint32_t kCrLfCrLf = 0x0d0a0d0a;
+  if (status == ParseStatus::kMessageComplete && chunked_tail_ != kCrLfCrLf) {
+    fail(kind_ == MessageKind::kRequest ? 400 : 502, "chunked body not ended by CRLF");
+    return ParseStatus::kError;
+  }
+  return status;
 }
 
 bool MessageParser::try_plain_head(const char* data, size_t length, ParseStatus& status) {
@@ -316,16 +335,16 @@ int MessageParser::complete_head() {
   } else {
     if (parser_.status_code < 100) return fail(502, "status code below 100");  // llhttp allows "10"
     until_close_ = !no_body_ && llhttp_message_needs_eof(&parser_) != 0;
-    // "chunked<TAB>" is not chunked to llhttp (it reads to the close), but the value forwarded
-    // (trimmed) would say chunked to the client: a framing disagreement, so refuse it.
+    // RFC 9112 6.3 lets a response whose Transfer-Encoding does not end in chunked run to the
+    // close, but readers disagree on such a field: "chunked<TAB>" and "chunkedX" are not chunked
+    // to llhttp, yet a lenient client takes them for chunked and reads the body as chunks llhttp
+    // never checked (the response fuzzer and the random-response test found both). Refused, as
+    // nginx refuses every coding but chunked from an upstream.
     if ((parser_.flags & F_CHUNKED) == 0) {
       for (uint32_t i = 0; i < header_count_; ++i) {
-        if (!iequals(header_name(i), "transfer-encoding")) continue;
-        const std::string_view value = header_value(i);
-        const size_t comma = value.rfind(',');
-        std::string_view last = comma == std::string_view::npos ? value : value.substr(comma + 1);
-        while (!last.empty() && is_ows(last.front())) last.remove_prefix(1);
-        if (iequals(last, "chunked")) return fail(502, "ambiguous Transfer-Encoding");
+        if (iequals(header_name(i), "transfer-encoding")) {
+          return fail(502, "Transfer-Encoding is not chunked-last");
+        }
       }
     }
   }

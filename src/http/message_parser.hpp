@@ -135,6 +135,8 @@ class MessageParser {
   // length after it.
   bool try_plain_head(const char* data, size_t length, ParseStatus& status);
   ParseStatus feed_plain_body(const char* data, size_t length);
+  // Keeps the last four bytes of a chunked body and, at its end, refuses one not ended by CRLF.
+  ParseStatus check_chunked_end(const char* data, ParseStatus status);
 
   llhttp_t parser_{};
   llhttp_settings_t settings_{};
@@ -161,6 +163,7 @@ class MessageParser {
   bool until_close_ = false;
   uint64_t content_length_ = 0;
   uint64_t body_bytes_ = 0;
+  uint32_t chunked_tail_ = 0;  // the last four bytes of a chunked body so far, the newest lowest
   size_t consumed_ = 0;
   char* decode_to_ = nullptr;  // set during feed_decoding()
   size_t decoded_ = 0;

@@ -68,6 +68,8 @@ CASES = [
                                body=b"0\rX\r\n"), 400),
     ("trailers-end-bare-cr", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: chunked",
                                  body=b"0\r\n\rXGET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n"), 400),
+    ("trailers-end-bare-lf", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: chunked",
+                                 body=b"0\r\n\nGET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n"), 400),
     # Header syntax
     ("obs-fold-space", req("GET / HTTP/1.1", "Host: t", "X-A: one", " folded"), 400),
     ("obs-fold-tab", req("GET / HTTP/1.1", "Host: t", "X-A: one", "\tfolded"), 400),

@@ -325,6 +325,20 @@ TEST(MessageParserRequest, ACrNotFollowedByLfIsRejectedWherever) {
   }
 }
 
+// Even strict llhttp ends a trailer section at a bare LF; the body is forwarded as it came.
+TEST(MessageParserRequest, ATrailerSectionEndedByABareLfIsRejected) {
+  const std::string chunked = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (const std::string body : {"0\r\n\n", "0\r\nX-T: t\r\n\n", "3\r\nabc\r\n0\r\n\n"}) {
+    expect_400_whole_and_byte_by_byte(chunked + body);
+  }
+  for (const std::string body : {"0\r\n\r\n", "0\r\nX-T: t\r\n\r\n", "3\r\nabc\r\n0\r\n\r\n"}) {
+    MessageParser whole(MessageKind::kRequest);
+    EXPECT_EQ(run(whole, chunked + body).status, ParseStatus::kMessageComplete) << body;
+    MessageParser bytewise(MessageKind::kRequest);
+    EXPECT_EQ(run_bytewise(bytewise, chunked + body).status, ParseStatus::kMessageComplete) << body;
+  }
+}
+
 TEST(MessageParserRequest, ChunkDataNotFollowedByCrlfIsRejected) {
   const std::string chunked = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
   for (const std::string body : {"1\r\naXY0\r\n\r\n", "5\r\nhello\n\n0\r\n\r\n"}) {
@@ -348,7 +362,8 @@ TEST(MessageParserRequest, ATargetOutsideUriSyntaxIsRejected) {
 
 TEST(MessageParserResponse, ChunkFramingWithACrNotFollowedByLfIsA502) {
   const std::string head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
-  for (const std::string body : {"2\rXok\r\n0\r\n\r\n", "2\r\nokXY0\r\n\r\n", "0\r\n\rX"}) {
+  for (const std::string body :
+       {"2\rXok\r\n0\r\n\r\n", "2\r\nokXY0\r\n\r\n", "0\r\n\rX", "0\r\nX-T: t\r\n\n"}) {
     MessageParser p(MessageKind::kResponse);
     EXPECT_EQ(run(p, head + body).status, ParseStatus::kError) << body;
     EXPECT_EQ(p.error_status(), 502) << body;
@@ -959,14 +974,25 @@ TEST(MessageParserResponse, RebaseAfterMemmove) {
 namespace sb {
 namespace {
 
-// A response whose Transfer-Encoding only looks chunked once trimmed must not be relayed: the
-// client would read chunk framing that llhttp did not check.
-TEST(MessageParserResponse, ChunkedWithTrailingTabIsRefused) {
-  const std::string bytes = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\t\r\n\r\nabc";
+// A response whose Transfer-Encoding does not end in chunked is refused, not read to the close:
+// a lenient client would take "chunked<TAB>" or "chunkedX" for chunked and read chunk framing
+// that llhttp never checked.
+TEST(MessageParserResponse, TransferEncodingNotChunkedLastIsRefused) {
+  for (const std::string value : {"chunked\t", "chunkedX", "chunkedUpgrade: websocket", "gzip",
+                                  "chunked, gzip", "identity"}) {
+    const std::string bytes = "HTTP/1.1 200 OK\r\nTransfer-Encoding: " + value + "\r\n\r\nabc";
+    http::MessageParser parser(http::MessageKind::kResponse);
+    parser.begin(bytes.data(), http::ParseLimits{});
+    EXPECT_EQ(parser.feed(bytes.data(), bytes.size()), http::ParseStatus::kError) << value;
+    EXPECT_EQ(parser.error_status(), 502) << value;
+  }
+  const std::string chunked_last =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
   http::MessageParser parser(http::MessageKind::kResponse);
-  parser.begin(bytes.data(), http::ParseLimits{});
-  EXPECT_EQ(parser.feed(bytes.data(), bytes.size()), http::ParseStatus::kError);
-  EXPECT_EQ(parser.error_status(), 502);
+  parser.begin(chunked_last.data(), http::ParseLimits{});
+  ASSERT_EQ(parser.feed(chunked_last.data(), chunked_last.size()),
+            http::ParseStatus::kHeadComplete);
+  EXPECT_TRUE(parser.chunked());
 }
 
 }  // namespace
