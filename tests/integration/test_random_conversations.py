@@ -9,31 +9,27 @@ Mutated conversations are valid ones with bytes flipped, inserted, dropped or cu
 may answer them with any error of its own, but it must never crash or hang, must send nothing
 but whole, well-formed responses, and must close every connection once the client is done.
 
-The seed is fixed, so a failure replays; SB_RANDOM_SEED picks another for a longer hunt."""
+The seed is fixed (randomhttp.SEED), so a failure replays."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import re
 import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from harness import make_config, service, wait_until
-from rawhttp import Closed, Incomplete, RawConn, chunked, request
+from randomhttp import (SEED, chunked_payload, head_bytes, mutate, random_body, random_fields,
+                        responses_until_close, send_in_pieces, token)
+from rawhttp import RawConn, request
 
-SEED = int(os.environ.get("SB_RANDOM_SEED", "20261207"))
 METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]
-TOKEN_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~"
-VALUE_CHARS = "".join(chr(c) for c in range(0x21, 0x7F)) + " \t"
 PATH_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-._~%!$&'()*+,;=:@"
 # Fields the proxy adds or rewrites itself; random names never start with these.
 PROXY_FIELDS = ("x-forwarded-for", "x-forwarded-proto", "x-real-ip")
-CONNECTION_HOP = ("Keep-Alive", "TE", "Trailer", "Proxy-Connection")
 TIMEOUTS = {"client_header": "3s", "client_body": "3s", "keepalive_idle": "10s",
             "upstream_response": "5s"}
 
@@ -41,24 +37,13 @@ TIMEOUTS = {"client_header": "3s", "client_body": "3s", "keepalive_idle": "10s",
 class Request:
     """One generated request: its bytes and what the backend must see of it."""
 
-    def __init__(self, method, target, end_to_end, raw_fields, body, framing):
+    def __init__(self, method, target, end_to_end, body, framing, data):
         self.method = method
         self.target = target
         self.end_to_end = end_to_end  # (name, value) the backend must get, in order
-        self.raw_fields = raw_fields  # every field sent, hop-by-hop ones included
         self.body = body
         self.framing = framing  # "none" | "length" | "chunked"
-        self.bytes = b""
-
-
-def token(rng, lo=1, hi=12):
-    return "".join(rng.choice(TOKEN_CHARS) for _ in range(rng.randint(lo, hi)))
-
-
-def field_value(rng):
-    # OWS around a value is not part of it (RFC 9110 5.5): the first and last characters are visible.
-    inner = "".join(rng.choice(VALUE_CHARS) for _ in range(rng.randint(0, 30)))
-    return rng.choice(VALUE_CHARS[:-2]) + (inner + rng.choice(VALUE_CHARS[:-2]) if inner else "")
+        self.bytes = data
 
 
 def make_request(rng, conv, index, methods):
@@ -68,66 +53,24 @@ def make_request(rng, conv, index, methods):
     target = f"/c{conv}/r{index}/" + "/".join(segments)
     if rng.random() < 0.4:
         target += "?" + "&".join(f"x{token(rng, 1, 5)}={token(rng, 0, 8)}" for _ in range(rng.randint(1, 3)))
-    fields, end_to_end = [("Host", f"h{rng.randint(0, 99)}.test")], []
-    end_to_end.append(fields[0])
-    named = []
-    # Now and then a head with many fields, half of them named by Connection.
-    many = rng.random() < 0.1
-    end_to_end_share, named_share = (0.4, 0.5) if many else (0.6, 0.2)
-    for _ in range(rng.randint(40, 80) if many else rng.randint(0, 8)):
-        roll = rng.random()
-        if roll < end_to_end_share:
-            name = "X-R" + token(rng)
-            while name.lower().startswith(PROXY_FIELDS):
-                name = "X-R" + token(rng)
-            fields.append((name, field_value(rng)))
-            end_to_end.append(fields[-1])
-        elif roll < 1 - named_share:
-            fields.append((rng.choice(CONNECTION_HOP), field_value(rng)))
-        else:
-            # A field the client makes hop-by-hop by naming it in Connection.
-            name = "X-Hop-" + token(rng, 1, 6)
-            named.append(name.lower())
-            fields.append((name, field_value(rng)))
-    if named or rng.random() < 0.3:
-        tokens = named + ["keep-alive"] * rng.randint(0, 1)
-        rng.shuffle(tokens)
-        fields.insert(rng.randint(1, len(fields)), ("Connection", ", ".join(tokens) or "keep-alive"))
-
-    framing = "none"
-    body = b""
+    fields = [("Host", f"h{rng.randint(0, 99)}.test")]
+    end_to_end = random_fields(rng, fields, avoid=PROXY_FIELDS)
+    framing, body, payload = "none", b"", b""
     if method in ("POST", "PUT", "PATCH") or rng.random() < 0.15:
         framing = rng.choice(["length", "chunked", "none"] if method != "HEAD" else ["none"])
-        size = rng.choice([0, 1, rng.randint(2, 200), rng.randint(200, 5000), rng.randint(40_000, 120_000)])
-        body = rng.randbytes(size) if framing != "none" else b""
-    head_fields = list(fields)
-    payload = body
     if framing == "length":
-        head_fields.insert(rng.randint(1, len(head_fields)), ("Content-Length", str(len(body))))
-    if framing == "chunked":
-        head_fields.insert(rng.randint(1, len(head_fields)), ("Transfer-Encoding", "chunked"))
-        sizes = [rng.randint(1, max(1, len(body) // 3 + 1)) for _ in range(4)]
-        payload = chunked(body, sizes)
-        if rng.random() < 0.3:  # chunk extensions
-            payload = payload.replace(b"\r\n", b";ext=1\r\n", 1)
-        if rng.random() < 0.3:  # a trailer section
-            payload = payload[:-2] + b"X-Trailer: t\r\n\r\n"
-    req = Request(method, target, end_to_end, head_fields, body, framing)
-    head = f"{method} {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in head_fields) + "\r\n"
-    req.bytes = head.encode("latin-1") + payload
-    return req
+        body = payload = random_body(rng)
+        fields.insert(rng.randint(1, len(fields)), ("Content-Length", str(len(body))))
+    elif framing == "chunked":
+        body = random_body(rng)
+        payload = chunked_payload(rng, body)
+        fields.insert(rng.randint(1, len(fields)), ("Transfer-Encoding", "chunked"))
+    data = head_bytes(f"{method} {target} HTTP/1.1", fields) + payload
+    return Request(method, target, end_to_end, body, framing, data)
 
 
 def make_conversation(rng, conv, methods=METHODS):
     return [make_request(rng, conv, i, methods) for i in range(rng.randint(1, 5))]
-
-
-def send_in_pieces(conn, data, rng):
-    cuts = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, rng.randint(0, 6)))) if len(data) > 1 else []
-    start = 0
-    for cut in cuts + [len(data)]:
-        conn.send(data[start:cut])
-        start = cut
 
 
 def check_forwarded(req, seen):
@@ -188,59 +131,18 @@ def test_valid_conversations_are_forwarded_exactly_and_answered_in_order(proxy):
     assert sum(len(r) for r, _ in results) == len([t for t in seen if t.startswith("/c")])
 
 
-STATUS_LINE = re.compile(rb"HTTP/1\.1 [1-5][0-9][0-9] ")
-
-
-def mutate(data: bytes, rng) -> bytes:
-    out = bytearray(data)
-    for _ in range(rng.randint(1, 3)):
-        if not out:
-            break
-        at = rng.randrange(len(out))
-        kind = rng.randrange(7)
-        if kind == 0:
-            out[at] = rng.randrange(256)
-        elif kind == 1:
-            out[at:at] = rng.choice([b"\r", b"\n", b"\0", b" ", b"\t", b":", b",", b"\r\n", b"0", b"-"])
-        elif kind == 2:
-            del out[at:at + rng.randint(1, 8)]
-        elif kind == 3:
-            piece = out[at:at + rng.randint(1, 40)]
-            out[at:at] = piece
-        elif kind == 4:
-            del out[at:]
-        elif kind == 5:
-            # A line ending broken: the LF of one CRLF replaced by another byte.
-            ends = [m.start() + 1 for m in re.finditer(b"\r\n", out)]
-            if ends:
-                out[rng.choice(ends)] = rng.choice(b"\rXx0 \t;:")
-        else:
-            out[at:at] = rng.choice([b"Content-Length: 7\r\n", b"Transfer-Encoding: chunked\r\n",
-                                     b"Connection: close\r\n", b"Expect: 100-continue\r\n",
-                                     b"Upgrade: websocket\r\n", b"Host: other\r\n"])
-    return bytes(out)
-
-
 def run_mutated(sb, conv, rng):
     """Sends a mutated conversation and half-closes; returns every response that came before the
-    proxy closed, after checking each is whole and well-formed and that the close came."""
+    proxy closed, after checking each is whole and well-formed."""
     # No HEAD: which responses carry no body would depend on what the mutations left of the methods.
     data = mutate(b"".join(r.bytes for r in make_conversation(rng, conv, METHODS_WITH_BODIES)), rng)
-    responses = []
     with RawConn(sb.port, timeout=15) as c:
         try:
             send_in_pieces(c, data, rng)
             c.sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass  # the proxy answered and closed (or reset) before the rest was sent
-        while c.buf or c._fill():
-            try:
-                resp = c.read_response(method="GET")
-            except (Closed, Incomplete) as exc:
-                raise AssertionError(f"conversation {conv}: a response was cut off: {exc}") from None
-            assert resp.version == "HTTP/1.1" and 100 <= resp.status <= 599, (conv, resp)
-            responses.append(resp)
-    return responses
+        return responses_until_close(c, f"conversation {conv}")
 
 
 METHODS_WITH_BODIES = [m for m in METHODS if m != "HEAD"]

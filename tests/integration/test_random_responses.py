@@ -1,0 +1,148 @@
+"""Seeded random responses from a raw upstream, to find where the proxy could read a response
+differently from the upstream or the client.
+
+Each exchange sends GET /v/<n> or GET /m/<n>. The upstream answers with a random response for it
+(status, end-to-end and hop-by-hop fields, a Content-Length, chunked or close-delimited body); under
+/m/ the bytes are mutated, and the upstream then closes or keeps the connection as it likes.
+
+- A valid response reaches the client as sent, minus its hop-by-hop fields.
+- Whatever the upstream sent, what the client gets is whole, well-formed responses (or a close).
+- The client's next request, on the same connection if the proxy kept it, gets exactly its own
+  response: nothing of a damaged response is ever read as part of another, on any connection."""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from harness import make_config, service, wait_until
+from randomhttp import SEED, chunked_payload, head_bytes, mutate, random_body, random_fields
+from rawhttp import Closed, Incomplete, RawConn, request
+
+TIMEOUTS = {"upstream_response": "1s", "keepalive_idle": "10s"}
+REASONS = {200: "OK", 201: "Created", 204: "No Content", 301: "Moved Permanently", 404: "Not Found",
+           500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+class Response:
+    """A generated response: its bytes, what the client must get of it, and whether the upstream
+    closes after it."""
+
+    def __init__(self, target):
+        rng = random.Random(f"{SEED}-{target}")
+        self.status = rng.choice([200, 200, 200, 201, 204, 301, 404, 500, 503])
+        fields = [("X-Id", target)]
+        self.end_to_end = random_fields(rng, fields)
+        self.framing = "none" if self.status == 204 else rng.choice(["length", "length", "chunked", "close"])
+        self.body = b"" if self.framing == "none" else random_body(rng)
+        payload = self.body
+        if self.framing == "length":
+            fields.insert(rng.randint(1, len(fields)), ("Content-Length", str(len(self.body))))
+        elif self.framing == "chunked":
+            payload = chunked_payload(rng, self.body)
+            fields.insert(rng.randint(1, len(fields)), ("Transfer-Encoding", "chunked"))
+        data = head_bytes(f"HTTP/1.1 {self.status} {REASONS[self.status]}", fields) + payload
+        self.mutated = target.startswith("/m/")
+        self.bytes = mutate(data, rng) if self.mutated else data
+        self.close_after = self.framing == "close" or (self.mutated and rng.random() < 0.5)
+
+
+class RandomUpstream:
+    """Answers every GET with Response(target); a thread per connection."""
+
+    def __init__(self):
+        self.lsock = socket.create_server(("127.0.0.1", 0), backlog=256)
+        self.addr = f"127.0.0.1:{self.lsock.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                sock, _ = self.lsock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+
+    def _serve(self, sock):
+        buf = b""
+        with sock:
+            try:
+                while True:
+                    while b"\r\n\r\n" not in buf:
+                        data = sock.recv(65536)
+                        if not data:
+                            return
+                        buf += data
+                    head, buf = buf.split(b"\r\n\r\n", 1)
+                    response = Response(head.split(b" ", 2)[1].decode())
+                    sock.sendall(response.bytes)
+                    if response.close_after:
+                        return
+            except OSError:
+                return
+
+    def stop(self):
+        self.lsock.close()
+
+
+@pytest.fixture(scope="module")
+def proxy(module_factories):
+    switchboard = module_factories[0]
+    upstream = RandomUpstream()
+    sb = switchboard(config=make_config([service("app", [upstream.addr])], timeouts=TIMEOUTS))
+    yield sb
+    upstream.stop()
+
+
+def check_valid(resp, expected, what):
+    assert resp.status == expected.status, (what, resp)
+    got = [(k, v) for k, v in resp.headers if k.lower() not in ("content-length", "transfer-encoding", "connection")]
+    assert got == expected.end_to_end, f"{what}: fields\n{got}\nwanted\n{expected.end_to_end}"
+    assert resp.body == expected.body, (what, len(resp.body), len(expected.body))
+
+
+def exchange(sb, n, mutated):
+    """One damaged (or valid) exchange, then a valid one: on the same connection if it is still
+    open, on a new one otherwise."""
+    first = f"/{'m' if mutated else 'v'}/{n}"
+    c = RawConn(sb.port, timeout=10)
+    try:
+        c.send(f"GET {first} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        try:
+            resp = c.read_response()
+        except (Closed, Incomplete):
+            assert mutated, f"{first}: a valid response was cut off"
+            resp = None
+        if resp is not None and not mutated:
+            check_valid(resp, Response(first), first)
+        if resp is not None and resp.status == 502:
+            assert mutated, f"{first}: 502 for a valid response: {resp.body[:200]!r}"
+        if resp is None or c.eof or resp.header("Connection", "").lower() == "close":
+            c.close()
+            c = RawConn(sb.port, timeout=10)
+        follow = f"/v/{n}.next"
+        c.send(f"GET {follow} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+        check_valid(c.read_response(), Response(follow), f"{follow} after {first}")
+    finally:
+        c.close()
+
+
+def test_valid_responses_are_relayed_exactly(proxy):
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda n: exchange(proxy, n, False), range(150)))
+
+
+def test_a_damaged_response_never_leaks_into_another(proxy):
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda n: exchange(proxy, n, True), range(1000, 1300)))
+    assert request(proxy.port, path="/lb-health").status == 200
+    wait_until(lambda: active_connections(proxy) == 1, timeout=10, message="every connection closed")
+
+
+def active_connections(sb):
+    return json.loads(request(sb.port, path="/lb-status?format=json").body)["connections"]["active"]
