@@ -134,6 +134,23 @@ class BlackholePort:
         self.sock.close()
 
 
+def serve_in_threads(serve):
+    """A listening loopback socket whose connections are each served by serve(sock) on a thread of
+    their own, until the socket is closed. Returns the socket and its "127.0.0.1:port"."""
+    lsock = socket.create_server(("127.0.0.1", 0), backlog=256)
+
+    def accept():
+        while True:
+            try:
+                sock, _ = lsock.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(sock,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return lsock, f"127.0.0.1:{lsock.getsockname()[1]}"
+
+
 def connect_refused(port: int) -> bool:
     try:
         s = socket.create_connection(("127.0.0.1", port), timeout=1)

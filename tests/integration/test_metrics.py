@@ -6,12 +6,11 @@ answers per service), registry counts and process figures."""
 import json
 import os
 import re
-import socket
 import subprocess
 import threading
 import urllib.request
 
-from harness import AdminApi, make_config, service, wait_until
+from harness import AdminApi, make_config, serve_in_threads, service, wait_until
 from rawhttp import RawConn, concurrent_requests, request
 
 
@@ -55,21 +54,7 @@ class CountingBackend:
         self.sent = 0
         self.requests = 0
         self.connections = 0
-        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(64)
-        self.addr = "127.0.0.1:%d" % self.lsock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                sock, _ = self.lsock.accept()
-            except OSError:
-                return
-            with self.lock:
-                self.connections += 1
-            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+        self.lsock, self.addr = serve_in_threads(self._serve)
 
     def _recv(self, sock):
         data = sock.recv(65536)
@@ -78,6 +63,8 @@ class CountingBackend:
         return data
 
     def _serve(self, sock):
+        with self.lock:
+            self.connections += 1
         buf = b""
         with sock:
             while True:

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import json
 import random
-import socket
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from harness import make_config, service, wait_until
+from harness import make_config, serve_in_threads, service, wait_until
 from randomhttp import SEED, chunked_payload, head_bytes, mutate, random_body, random_fields
 from rawhttp import Closed, Incomplete, RawConn, request
 
@@ -56,17 +54,7 @@ class RandomUpstream:
     """Answers every GET with Response(target); a thread per connection."""
 
     def __init__(self):
-        self.lsock = socket.create_server(("127.0.0.1", 0), backlog=256)
-        self.addr = f"127.0.0.1:{self.lsock.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                sock, _ = self.lsock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+        self.lsock, self.addr = serve_in_threads(self._serve)
 
     def _serve(self, sock):
         buf = b""
