@@ -88,7 +88,8 @@ ParseStatus MessageParser::check_chunked_end(const char* data, ParseStatus statu
   }
   // llhttp, even in strict mode, ends a trailer section at a bare LF ("0\r\n\n"). The body is
   // forwarded as it came, so a server that reads it strictly would wait for the CRLF, or find
-  // another end of the message: such a body is refused.
+  // another end of the message: such a body is refused. (The last four bytes of a whole chunked
+  // message are framing, after every data byte, so decoding in place never overwrote them.)
   constexpr uint32_t kCrLfCrLf = 0x0d0a0d0a;
   if (status == ParseStatus::kMessageComplete && chunked_tail_ != kCrLfCrLf) {
     fail(kind_ == MessageKind::kRequest ? 400 : 502, "chunked body not ended by CRLF");
