@@ -353,9 +353,10 @@ loop::Task<Session::Next> Session::proxy(size_t service_index, std::string_view 
   service.counters->worker(worker_.index()).requests.add();
   const bool body_pending_at_start = !state_->request.message_complete();
   body_begin_ = begin_ + state_->request.head_length();
+  // HTTP/1.0 has no 1xx: its Expect is ignored (RFC 9110 10.1.1), and no interim reaches it.
   const bool expect_continue =
       http::iequals(find_header(state_->request, "expect"), "100-continue") &&
-      body_pending_at_start;
+      body_pending_at_start && !client_http10_;
   http::build_upstream_request(
       state_->request,
       {std::string_view(client_ip_.data(), client_ip_length_), target, upgrade_, service.name},
@@ -763,7 +764,8 @@ loop::Task<Session::Attempt> Session::relay_response(bool resendable) {
     }
     const int code = state_->response.status_code();
     if (code / 100 != 1 || code == 101) break;
-    if (!(code == 100 && continue_sent_)) {  // never a second 100 Continue
+    // Never a second 100 Continue, and no 1xx at all to an HTTP/1.0 client (RFC 9110 15.2).
+    if (!(code == 100 && continue_sent_) && !client_http10_) {
       http::build_client_response(state_->response, {}, state_->head);
       deadline_.arm(snapshot.timeouts.client_body);
       interim_relayed_ = true;

@@ -366,6 +366,31 @@ def test_early_hints_are_relayed(echo_proxy, hints):
         assert c.request(path="/again").status == 200
 
 
+def test_no_interim_response_reaches_an_http10_client(echo_proxy):
+    be, sb = echo_proxy
+    with RawConn(sb.port) as c:
+        c.send(build_request("GET", "/?hints=2", version="HTTP/1.0"))
+        r = c.read_response(interim=False)
+        assert r.status == 200, r
+        assert r.json()["target"] == "/?hints=2"
+
+
+def test_expect_100_continue_from_an_http10_client_is_ignored(echo_proxy):
+    be, sb = echo_proxy
+    body = pattern_bytes(1000)
+    with RawConn(sb.port) as c:
+        c.send(build_request("POST", "/expect10", headers=[("Expect", "100-continue"),
+                                                           ("Content-Length", str(len(body)))],
+                             version="HTTP/1.0"))
+        # RFC 9110 10.1.1: an HTTP/1.0 request's Expect is ignored, so the client gets no 100;
+        # it sends its body after a while anyway, as HTTP/1.0 clients do.
+        assert c.still_open_after(0.3), "the proxy answered an HTTP/1.0 Expect"
+        c.send(body)
+        r = c.read_response(interim=False)
+        assert r.status == 200, r
+        assert r.json()["body_len"] == len(body)
+
+
 def test_expect_100_continue_gets_exactly_one_100(echo_proxy):
     be, sb = echo_proxy
     body = pattern_bytes(20000)
