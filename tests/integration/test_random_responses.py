@@ -46,9 +46,13 @@ class Response:
         elif self.framing == "chunked":
             payload = chunked_payload(rng, self.body)
             fields.insert(rng.randint(1, len(fields)), ("Transfer-Encoding", "chunked"))
-        data = head_bytes(f"HTTP/1.1 {self.status} {REASONS[self.status]}", fields) + payload
+        # Now and then interim responses first: the proxy relays them (to an HTTP/1.1 client).
+        self.interim = rng.choice([0, 0, 0, 0, 1, 2])
+        head = b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n" * self.interim
+        head += head_bytes(f"HTTP/1.1 {self.status} {REASONS[self.status]}", fields)
         self.mutated = target.startswith("/m/")
-        self.bytes = mutate(data, rng) if self.mutated else data
+        self.bytes = mutate(head + payload, rng) if self.mutated else head + payload
+        self.head_only = head  # what a valid answer to HEAD sends
         self.close_after = self.framing == "close" or (self.mutated and rng.random() < 0.5)
 
 
@@ -71,10 +75,9 @@ class RandomUpstream:
                     head, buf = buf.split(b"\r\n\r\n", 1)
                     method, target, _ = head.split(b" ", 2)
                     response = Response(target.decode())
-                    data = response.bytes
-                    if method == b"HEAD" and not response.mutated:
-                        data = data[: data.find(b"\r\n\r\n") + 4]  # a damaged answer sends the body anyway
-                    sock.sendall(data)
+                    # A damaged answer to HEAD sends the body anyway.
+                    head_only = method == b"HEAD" and not response.mutated
+                    sock.sendall(response.head_only if head_only else response.bytes)
                     if response.close_after:
                         return
             except OSError:
@@ -93,8 +96,11 @@ def proxy(module_factories):
     upstream.stop()
 
 
-def check_valid(resp, expected, what, method="GET"):
+def check_valid(resp, expected, what, method="GET", version="HTTP/1.1"):
     assert resp.status == expected.status, (what, resp)
+    # HTTP/1.0 has no 1xx: a proxy must not send one to an HTTP/1.0 client (RFC 9110 15.2).
+    interim = 0 if version == "HTTP/1.0" else expected.interim
+    assert [r.status for r in resp.interim] == [103] * interim, (what, resp.interim)
     got = [(k, v) for k, v in resp.headers if k.lower() not in ("content-length", "transfer-encoding", "connection")]
     assert got == expected.end_to_end, f"{what}: fields\n{got}\nwanted\n{expected.end_to_end}"
     body = b"" if method == "HEAD" else expected.body
@@ -118,7 +124,7 @@ def exchange(sb, n, mutated):
             assert mutated, f"{first}: a valid response was cut off"
             resp = None
         if resp is not None and not mutated:
-            check_valid(resp, Response(first), first, method)
+            check_valid(resp, Response(first), first, method, version)
             if version == "HTTP/1.0":
                 assert not resp.has("Transfer-Encoding"), (first, resp.headers)
         if resp is not None and resp.status == 502:
