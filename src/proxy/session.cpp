@@ -673,11 +673,12 @@ loop::Task<Session::Attempt> Session::exchange(bool reused) {
     deadline_.arm(snapshot.timeouts.upstream_response);
     co_await write_all(*upstream_, std::string_view(buffer, parsed_), ec);
     if (ec) {
-      counters.failures.add();
-      note_failure(false);
-      close_upstream();
-      co_await reject(502, "upstream connection failed while sending the body", true);
-      co_return Attempt::kClose;
+      // An upstream may answer before it has the whole body (a 413 or a 401) and close: that
+      // answer, already on its way, is the client's, as Envoy and HAProxy relay it. The rest of
+      // the body is never read, so the client connection closes after it. Without an answer,
+      // relay_response makes the 502.
+      client_keep_alive_ = false;
+      break;
     }
     counters.sent_bytes.add(parsed_);
     if (worker_.access_log().enabled()) state_->log.bytes_in += parsed_;

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from harness import BlackholePort, make_config, pattern_bytes, proxy_for, service, short_body
+from harness import BlackholePort, make_config, pattern_bytes, proxy_for, serve_in_threads, service, short_body
 from rawhttp import Incomplete, RawConn, nothing_more, request
 
 
@@ -130,3 +130,36 @@ def test_one_dead_instance_does_not_fail_get_requests(refusing_port, nginx_backe
     sb = proxy_for(switchboard, [nb.addrs[0], dead.addr, nb.addrs[1]])
     statuses = [request(sb.port).status for _ in range(9)]
     assert statuses == [200] * 9
+
+
+def test_an_answer_before_the_whole_body_reaches_the_client(switchboard):
+    """An upstream that answers 413 after the head and closes, while the client is still sending
+    a large body: the client gets that 413 (not a 502 for the failed body write), and its
+    connection closes, since the rest of its body is never read."""
+
+    def refuse_after_head(sock):
+        with sock:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = sock.recv(65536)
+                if not data:
+                    return
+                head += data
+            sock.sendall(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large")
+
+    lsock, addr = serve_in_threads(refuse_after_head)
+    try:
+        sb = switchboard(config=make_config([service("up", [addr])]))
+        body = pattern_bytes(20_000_000)  # far beyond what the socket buffers hold
+        with RawConn(sb.port, timeout=10) as c:
+            try:
+                c.send(f"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+            except OSError:
+                pass  # the proxy stopped reading the body and closed
+            r = c.read_response()
+            assert r.status == 413 and r.body == b"too large", r
+            assert r.header("Connection") == "close"
+            assert c.closed_within(3)
+        assert request(sb.port, path="/lb-health").status == 200
+    finally:
+        lsock.close()
