@@ -650,6 +650,7 @@ loop::Task<Session::Attempt> Session::exchange(bool reused) {
   counters.sent_bytes.add(state_->head.size() + parsed_ - body_begin);
   if (worker_.access_log().enabled()) state_->log.bytes_in += parsed_ - body_begin;
 
+  bool request_whole = true;
   while (!state_->request.message_complete()) {
     // Everything received so far is sent; the buffer starts over for the next part of the body,
     // so from here on the request cannot be sent again.
@@ -678,6 +679,7 @@ loop::Task<Session::Attempt> Session::exchange(bool reused) {
       // the body is never read, so the client connection closes after it. Without an answer,
       // relay_response makes the 502.
       client_keep_alive_ = false;
+      request_whole = false;
       break;
     }
     counters.sent_bytes.add(parsed_);
@@ -685,7 +687,7 @@ loop::Task<Session::Attempt> Session::exchange(bool reused) {
   }
   begin_ = parsed_;  // a pipelined request may follow in the buffer
 
-  const Attempt outcome = co_await relay_response(resendable);
+  const Attempt outcome = co_await relay_response(resendable, request_whole);
   if (outcome == Attempt::kRetryOnFreshConnection || outcome == Attempt::kRetryElsewhere) {
     co_return outcome;
   }
@@ -701,7 +703,7 @@ loop::Task<Session::Attempt> Session::exchange(bool reused) {
   co_return outcome;
 }
 
-loop::Task<Session::Attempt> Session::relay_response(bool resendable) {
+loop::Task<Session::Attempt> Session::relay_response(bool resendable, bool request_whole) {
   // The request's own snapshot: the worker's current one may be replaced (and freed) by another
   // session while this one waits.
   const Snapshot& snapshot = *snapshot_;
@@ -887,9 +889,10 @@ loop::Task<Session::Attempt> Session::relay_response(bool resendable) {
     if (worker_.access_log().enabled()) state_->log.bytes_out += body;
   }
 
-  // Reuse the upstream connection only when its framing left no doubt.
-  const bool reusable = state_->response.keep_alive() && !state_->response.body_until_close() &&
-                        !stray_bytes && upstream_->quiet().value_or(true) && !worker_.draining();
+  // Reuse the upstream connection only when its framing left no doubt, both ways.
+  const bool reusable = request_whole && state_->response.keep_alive() &&
+                        !state_->response.body_until_close() && !stray_bytes &&
+                        upstream_->quiet().value_or(true) && !worker_.draining();
   if (reusable) {
     upstream_->use_file_slot();  // it will serve again
     worker_.pool().give(instance_->id(), counters, std::move(*upstream_));

@@ -51,7 +51,9 @@ class Session {
   // What ip_hash or hash hashes for the request in flight (nullopt: the request lacks the key).
   std::optional<uint64_t> pick_key(const Service& service) const;
   loop::Task<Attempt> exchange(bool reused);
-  loop::Task<Attempt> relay_response(bool resendable);
+  // `request_whole`: the upstream got the whole request; without it, the connection never serves
+  // again whatever the answer says.
+  loop::Task<Attempt> relay_response(bool resendable, bool request_whole);
   // An attempt failed before any byte of its answer reached the client. `outcome` is a
   // HealthConfig::kFailOn* bit, `reached` whether the request may have reached the upstream.
   // Returns kRetryElsewhere when the service's retry policy and budget allow another try, else

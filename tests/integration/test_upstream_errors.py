@@ -2,6 +2,7 @@
 for one that does not answer (or connect) in time, 503 when a service has no instance. Each with a
 short body, and the proxy keeps serving afterwards."""
 
+import json
 import time
 
 import pytest
@@ -132,10 +133,14 @@ def test_one_dead_instance_does_not_fail_get_requests(refusing_port, nginx_backe
     assert statuses == [200] * 9
 
 
-def test_an_answer_before_the_whole_body_reaches_the_client(switchboard):
+@pytest.mark.parametrize("connection", ["close", "keep-alive"])
+def test_an_answer_before_the_whole_body_reaches_the_client(switchboard, connection):
     """An upstream that answers 413 after the head and closes, while the client is still sending
     a large body: the client gets that 413 (not a 502 for the failed body write), and its
-    connection closes, since the rest of its body is never read."""
+    connection closes, since the rest of its body is never read. The upstream connection never
+    goes back to the pool, even when the 413 said keep-alive: the request was cut short on it."""
+    answer = (f"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: {connection}\r\n\r\n"
+              "too large").encode()
 
     def refuse_after_head(sock):
         with sock:
@@ -145,7 +150,7 @@ def test_an_answer_before_the_whole_body_reaches_the_client(switchboard):
                 if not data:
                     return
                 head += data
-            sock.sendall(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large")
+            sock.sendall(answer)
 
     lsock, addr = serve_in_threads(refuse_after_head)
     try:
@@ -160,6 +165,7 @@ def test_an_answer_before_the_whole_body_reaches_the_client(switchboard):
             assert r.status == 413 and r.body == b"too large", r
             assert r.header("Connection") == "close"
             assert c.closed_within(3)
-        assert request(sb.port, path="/lb-health").status == 200
+        status = json.loads(request(sb.port, path="/lb-status?format=json").body)
+        assert status["services"][0]["instances"][0]["connections"] == {"open": 0, "idle": 0}
     finally:
         lsock.close()
