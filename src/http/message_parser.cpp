@@ -310,11 +310,7 @@ int MessageParser::complete_head() {
       return fail(413, "request body too large");
     }
     uint32_t hosts = 0;
-    bool transfer_encoding = false;
-    for (uint32_t i = 0; i < header_count_; ++i) {
-      hosts += iequals(header_name(i), "host");
-      transfer_encoding = transfer_encoding || iequals(header_name(i), "transfer-encoding");
-    }
+    for (uint32_t i = 0; i < header_count_; ++i) hosts += iequals(header_name(i), "host");
     if (hosts > 1) return fail(400, "more than one Host header");
     // A request without a version (HTTP/0.9) expects a bare body back, and its method and target
     // were never checked as an HTTP/1.x request's are (llhttp took "SETUP /", an RTSP method, so;
@@ -328,7 +324,7 @@ int MessageParser::complete_head() {
     // RFC 9112 6.3: a request whose Transfer-Encoding does not end in chunked cannot be framed.
     // llhttp refuses it itself, except in a request it takes for an upgrade (found by the
     // request fuzzer); the proxy may not forward it as one, so it is refused here for all.
-    if (transfer_encoding && (parser_.flags & F_CHUNKED) == 0) {
+    if ((parser_.flags & (F_TRANSFER_ENCODING | F_CHUNKED)) == F_TRANSFER_ENCODING) {
       return fail(400, "Transfer-Encoding is not chunked-last");
     }
     if (hosts == 0 && parser_.http_major == 1 && parser_.http_minor >= 1)
@@ -341,12 +337,8 @@ int MessageParser::complete_head() {
     // to llhttp, yet a lenient client takes them for chunked and reads the body as chunks llhttp
     // never checked (the response fuzzer and the random-response test found both). Refused, as
     // nginx refuses every coding but chunked from an upstream.
-    if ((parser_.flags & F_CHUNKED) == 0) {
-      for (uint32_t i = 0; i < header_count_; ++i) {
-        if (iequals(header_name(i), "transfer-encoding")) {
-          return fail(502, "Transfer-Encoding is not chunked-last");
-        }
-      }
+    if ((parser_.flags & (F_TRANSFER_ENCODING | F_CHUNKED)) == F_TRANSFER_ENCODING) {
+      return fail(502, "Transfer-Encoding is not chunked-last");
     }
   }
   // 1 tells llhttp there is no body: it would otherwise read one after a 304 with Content-Length.

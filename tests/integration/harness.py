@@ -20,6 +20,8 @@ import time
 import urllib.parse
 from pathlib import Path
 
+from rawhttp import request
+
 REPO = Path(__file__).resolve().parents[2]
 LISTEN_RE = re.compile(r"proxy listening on http://([0-9.]+):(\d+)")
 ADMIN_LISTEN_RE = re.compile(r"admin listening on http://([0-9.]+):(\d+)")
@@ -1034,6 +1036,11 @@ class WsBackend:
         if self._stop is not None:
             self.loop.call_soon_threadsafe(lambda: self._stop.done() or self._stop.set_result(None))
         self._thread.join(10)
+
+
+def lb_status(port) -> dict:
+    """The proxy's /lb-status, as JSON."""
+    return json.loads(request(port, path="/lb-status?format=json").body)
 
 
 def proxy_for(switchboard, addrs, name="app", args=(), threads=1, **sections):

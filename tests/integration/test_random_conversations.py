@@ -14,19 +14,19 @@ The seed is fixed (randomhttp.SEED), so a failure replays."""
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from harness import make_config, service, wait_until
+from harness import lb_status, make_config, service, wait_until
 from randomhttp import (SEED, chunked_payload, head_bytes, mutate, random_body, random_fields,
                         responses_until_close, send_in_pieces, token)
 from rawhttp import RawConn, request
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]
+METHODS_WITH_BODIES = [m for m in METHODS if m != "HEAD"]
 PATH_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-._~%!$&'()*+,;=:@"
 # Fields the proxy adds or rewrites itself; random names never start with these.
 PROXY_FIELDS = ("x-forwarded-for", "x-forwarded-proto", "x-real-ip")
@@ -96,11 +96,6 @@ def proxy(module_factories):
     return be, sb
 
 
-def active_connections(sb):
-    status = json.loads(request(sb.port, path="/lb-status?format=json").body)
-    return status["connections"]["active"]
-
-
 def run_valid(sb, conv, rng):
     requests = make_conversation(rng, conv)
     with RawConn(sb.port, timeout=15) as c:
@@ -145,9 +140,6 @@ def run_mutated(sb, conv, rng):
         return responses_until_close(c, f"conversation {conv}")
 
 
-METHODS_WITH_BODIES = [m for m in METHODS if m != "HEAD"]
-
-
 def test_mutated_conversations_get_whole_responses_and_leave_nothing_behind(proxy):
     be, sb = proxy
     rng = random.Random(SEED + 1)
@@ -163,4 +155,5 @@ def test_mutated_conversations_get_whole_responses_and_leave_nothing_behind(prox
         assert not any(r.status in (502, 504) for r in responses), (conv, responses)
     assert request(sb.port, path="/lb-health").status == 200
     # Every client connection is closed and its session gone: only the status request is left.
-    wait_until(lambda: active_connections(sb) == 1, timeout=10, message="every connection closed")
+    wait_until(lambda: lb_status(sb.port)["connections"]["active"] == 1, timeout=10,
+               message="every connection closed")

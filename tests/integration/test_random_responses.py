@@ -12,13 +12,12 @@ Each exchange sends GET /v/<n> or GET /m/<n>. The upstream answers with a random
 
 from __future__ import annotations
 
-import json
 import random
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from harness import make_config, serve_in_threads, service, wait_until
+from harness import lb_status, make_config, serve_in_threads, service, wait_until
 from randomhttp import SEED, chunked_payload, head_bytes, mutate, random_body, random_fields
 from rawhttp import Closed, Incomplete, RawConn, request
 
@@ -57,7 +56,8 @@ class Response:
 
 
 class RandomUpstream:
-    """Answers every GET with Response(target); a thread per connection."""
+    """Answers every request with Response(target), head only to a valid HEAD; a thread per
+    connection."""
 
     def __init__(self):
         self.lsock, self.addr = serve_in_threads(self._serve)
@@ -127,8 +127,6 @@ def exchange(sb, n, mutated):
             check_valid(resp, Response(first), first, method, version)
             if version == "HTTP/1.0":
                 assert not resp.has("Transfer-Encoding"), (first, resp.headers)
-        if resp is not None and resp.status == 502:
-            assert mutated, f"{first}: 502 for a valid response: {resp.body[:200]!r}"
         if resp is None or c.eof or resp.header("Connection", "").lower() == "close" or version == "HTTP/1.0":
             c.close()
             c = RawConn(sb.port, timeout=10)
@@ -148,8 +146,5 @@ def test_a_damaged_response_never_leaks_into_another(proxy):
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda n: exchange(proxy, n, True), range(1000, 1300)))
     assert request(proxy.port, path="/lb-health").status == 200
-    wait_until(lambda: active_connections(proxy) == 1, timeout=10, message="every connection closed")
-
-
-def active_connections(sb):
-    return json.loads(request(sb.port, path="/lb-status?format=json").body)["connections"]["active"]
+    wait_until(lambda: lb_status(proxy.port)["connections"]["active"] == 1, timeout=10,
+               message="every connection closed")

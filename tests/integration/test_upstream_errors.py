@@ -2,12 +2,12 @@
 for one that does not answer (or connect) in time, 503 when a service has no instance. Each with a
 short body, and the proxy keeps serving afterwards."""
 
-import json
 import time
 
 import pytest
 
-from harness import BlackholePort, make_config, pattern_bytes, proxy_for, serve_in_threads, service, short_body
+from harness import (BlackholePort, lb_status, make_config, pattern_bytes, proxy_for, serve_in_threads, service,
+                     short_body)
 from rawhttp import Incomplete, RawConn, nothing_more, request
 
 
@@ -165,7 +165,6 @@ def test_an_answer_before_the_whole_body_reaches_the_client(switchboard, connect
             assert r.status == 413 and r.body == b"too large", r
             assert r.header("Connection") == "close"
             assert c.closed_within(3)
-        status = json.loads(request(sb.port, path="/lb-status?format=json").body)
-        assert status["services"][0]["instances"][0]["connections"] == {"open": 0, "idle": 0}
+        assert lb_status(sb.port)["services"][0]["instances"][0]["connections"] == {"open": 0, "idle": 0}
     finally:
         lsock.close()
