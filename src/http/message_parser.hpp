@@ -130,6 +130,7 @@ class MessageParser {
   static MessageParser& self(llhttp_t* p) { return *static_cast<MessageParser*>(p->data); }
   static void extend(Span& span, const char* base, const char* at, size_t length);
   int fail(int status, const char* reason);
+  uint32_t count_fields(std::string_view name) const;
   ParseStatus after_execute(llhttp_errno_t err, const char* data, size_t length);
   // The fast path's halves: a whole plain head at the start of a message, and a body of known
   // length after it.

@@ -45,6 +45,8 @@ CASES = [
     ("te-chunked-gzip", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: chunked, gzip",
                             body=b"0\r\n\r\n"), 400),
     ("te-identity", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: identity", body=b"0\r\n\r\n"), 400),
+    ("te-two-fields", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: chunked \t", "Transfer-Encoding: chunked",
+                          body=b"0\r\n\r\n"), 400),
     ("te-xchunked", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: xchunked", body=b"0\r\n\r\n"), 400),
     ("te-chunked-identity", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: chunked, identity",
                                 body=b"0\r\n\r\n"), 400),

@@ -339,6 +339,23 @@ TEST(MessageParserRequest, ATrailerSectionEndedByABareLfIsRejected) {
   }
 }
 
+// Found by the request fuzzer: llhttp took "chunked \t" then "chunked" for chunked once; the two
+// fields forwarded, trimmed, say chunked twice.
+TEST(MessageParserRequest, MoreThanOneTransferEncodingFieldIsRejected) {
+  for (const std::string fields :
+       {"Transfer-Encoding: chunked \t\r\nTransfer-Encoding: chunked\r\n",
+        "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"}) {
+    expect_400_whole_and_byte_by_byte("POST / HTTP/1.1\r\nHost: h\r\n" + fields + "\r\n0\r\n\r\n");
+  }
+  MessageParser response(MessageKind::kResponse);
+  EXPECT_EQ(run(response,
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked \t\r\nTransfer-Encoding: "
+                "chunked\r\n\r\n0\r\n\r\n")
+                .status,
+            ParseStatus::kError);
+  EXPECT_EQ(response.error_status(), 502);
+}
+
 TEST(MessageParserRequest, ChunkDataNotFollowedByCrlfIsRejected) {
   const std::string chunked = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
   for (const std::string body : {"1\r\naXY0\r\n\r\n", "5\r\nhello\n\n0\r\n\r\n"}) {
