@@ -24,6 +24,7 @@
 
 #include "balance/balancer.hpp"
 #include "core/ip_address.hpp"
+#include "http/request_target.hpp"
 #include "http/text.hpp"
 
 namespace sb::config {
@@ -833,8 +834,23 @@ void check_one_of(const std::string& key, const std::string& value, const Names&
   }
 }
 
+// A path a request's path is compared with. Requests are matched by their path in normal form
+// (RFC 3986 6.2.2, http/request_target.hpp), so a path in any other form would never match.
 void check_path(const std::string& key, const std::string& path) {
   if (path.empty() || path[0] != '/') fail(key, "must start with '/', got " + quoted(path));
+  std::string normal;
+  switch (http::normalize_path(path, normal)) {
+    case http::PathCheck::kInvalid:
+      fail(key, "malformed percent-encoding in " + quoted(path));
+    case http::PathCheck::kNormalized:
+      if (normal != path) {
+        fail(key, quoted(path) + " is not in normal form, which requests are matched in; write " +
+                      quoted(normal));
+      }
+      break;
+    case http::PathCheck::kUnchanged:
+      break;
+  }
 }
 
 void validate_instance(const InstanceConfig& instance, const std::string& path) {

@@ -1,9 +1,9 @@
 #include "http/header_rewrite.hpp"
 
-#include <strings.h>
-
 #include <array>
 #include <charconv>
+
+#include "http/request_target.hpp"
 
 namespace sb::http {
 
@@ -140,20 +140,6 @@ class KeptFields {
 
 }  // namespace
 
-std::string_view origin_form(std::string_view target) {
-  if (target.size() > 7 && (strncasecmp(target.data(), "http://", 7) == 0 ||
-                            strncasecmp(target.data(), "https://", 8) == 0)) {
-    const size_t scheme_end = target.find("//") + 2;
-    const size_t path = target.find_first_of("/?", scheme_end);
-    return path == std::string_view::npos ? std::string_view("/") : target.substr(path);
-  }
-  return target;
-}
-
-std::string_view target_path(std::string_view target) {
-  return target.substr(0, target.find('?'));
-}
-
 void build_upstream_request(const MessageParser& request, const RequestRewrite& rewrite,
                             std::string& out) {
   out.clear();
@@ -171,6 +157,7 @@ void build_upstream_request(const MessageParser& request, const RequestRewrite& 
     const std::string_view value = request.header_value(i);
     if (iequals(name, "upgrade")) upgrade_value = value;
     if (is_hop_by_hop(name) || named.contains(name)) continue;
+    if (!rewrite.host.empty() && iequals(name, "host")) continue;
     // The proxy answers "Expect: 100-continue" itself, so the upstream never sends a second 100.
     // X-Forwarded-For is written once, below, as the joined list plus this client.
     if (iequals(name, "expect") || iequals(name, "x-real-ip") ||
@@ -185,7 +172,11 @@ void build_upstream_request(const MessageParser& request, const RequestRewrite& 
   for (uint32_t i = 0; i < request.header_count() && !has_host; ++i) {
     has_host = iequals(request.header_name(i), "host");
   }
-  if (!has_host && !rewrite.default_host.empty()) append_field(out, "Host", rewrite.default_host);
+  if (!rewrite.host.empty()) {
+    append_field(out, "Host", rewrite.host);
+  } else if (!has_host && !rewrite.default_host.empty()) {
+    append_field(out, "Host", rewrite.default_host);
+  }
   out.append("X-Forwarded-For: ");
   for (uint32_t i = 0; i < request.header_count(); ++i) {
     if (iequals(request.header_name(i), "x-forwarded-for") && !named.contains("x-forwarded-for")) {

@@ -17,6 +17,7 @@ struct RequestRewrite {
   std::string_view target;        // request-target to send; empty keeps the original
   bool upgrade = false;           // a WebSocket handshake: keep Upgrade, send "Connection: upgrade"
   std::string_view default_host;  // Host to send when the request has none (HTTP/1.0)
+  std::string_view host;  // Host to send in place of the request's (an absolute-form authority)
 };
 
 struct ResponseRewrite {
@@ -30,11 +31,5 @@ void build_upstream_request(const MessageParser& request, const RequestRewrite& 
                             std::string& out);
 void build_client_response(const MessageParser& response, const ResponseRewrite& rewrite,
                            std::string& out);
-
-// The request-target in origin form ("/path?q"): an absolute-form target loses scheme and
-// authority.
-std::string_view origin_form(std::string_view target);
-// The path of a request-target, without the query.
-std::string_view target_path(std::string_view target);
 
 }  // namespace sb::http

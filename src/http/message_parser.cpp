@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "http/plain_head.hpp"
+#include "http/request_target.hpp"
 #include "http/text.hpp"
 
 namespace sb::http {
@@ -216,6 +217,13 @@ ParseStatus MessageParser::after_execute(llhttp_errno_t err, const char* data, s
   return ParseStatus::kError;
 }
 
+bool MessageParser::keeps_alive() const {
+  // RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing; the message is
+  // read (as chunked, the only coding let through) and the connection closed after it.
+  const bool http10_chunked = parser_.http_major == 1 && parser_.http_minor == 0 && head_chunked_;
+  return llhttp_should_keep_alive(&parser_) != 0 && !http10_chunked;
+}
+
 uint32_t MessageParser::count_fields(std::string_view name) const {
   uint32_t count = 0;
   for (uint32_t i = 0; i < header_count_; ++i) count += iequals(header_name(i), name);
@@ -309,7 +317,7 @@ int MessageParser::complete_head() {
   head_chunked_ = (parser_.flags & F_CHUNKED) != 0;
   head_content_length_ = (parser_.flags & F_CONTENT_LENGTH) != 0;
   content_length_ = parser_.content_length;
-  keep_alive_ = llhttp_should_keep_alive(&parser_) != 0;
+  keep_alive_ = keeps_alive();
   // One Transfer-Encoding field at most, as nginx allows: llhttp reads "chunked \t" then
   // "chunked" as chunked once, but the two fields forwarded (trimmed) are chunked twice, which a
   // strict next hop refuses (found by the request fuzzer).
@@ -322,13 +330,35 @@ int MessageParser::complete_head() {
         parser_.content_length > limits_.body_size) {
       return fail(413, "request body too large");
     }
-    const uint32_t hosts = count_fields("host");
+    uint32_t hosts = 0;
+    std::string_view host;
+    for (uint32_t i = 0; i < header_count_; ++i) {
+      if (iequals(header_name(i), "host") && hosts++ == 0) host = header_value(i);
+    }
     if (hosts > 1) return fail(400, "more than one Host header");
+    // RFC 9112 3.2: a Host value that is not uri-host [":" port] is a 400. Readers split a
+    // malformed one differently ("a.example/x", "a b", "user@a"), and the route is chosen by it.
+    if (hosts == 1 && !valid_host(host)) return fail(400, "invalid Host header");
+    // An absolute-form target's authority replaces the Host field (RFC 9112 3.2.2), so it is
+    // held to the same form; an empty one or one with userinfo is refused (RFC 9110 4.2.1, 4.2.4).
+    if (is_absolute_form(target())) {
+      const std::string_view authority = target_authority(target());
+      if (authority.empty() || !valid_host(authority)) {
+        return fail(400, "invalid authority in the request-target");
+      }
+    }
     // A request without a version (HTTP/0.9) expects a bare body back, and its method and target
     // were never checked as an HTTP/1.x request's are (llhttp took "SETUP /", an RTSP method, so;
     // found by the request fuzzer): the head forwarded for it would not parse. Refused as nginx
     // refuses anything but an HTTP/0.9 GET, and Jetty all of them.
     if (parser_.http_major == 0) return fail(400, "HTTP/0.9 request");
+    // "HTTP/2.0" on an HTTP/1 request line: nginx answers 505 too (RFC 9110 15.6.6).
+    if (parser_.http_major > 1) return fail(505, "HTTP version not supported");
+    // HTTP/1.0 has no Transfer-Encoding (RFC 9112 6.1: its framing is faulty): a 1.0 server
+    // behind the proxy would read the chunks as the body. nginx refuses it too.
+    if (parser_.http_minor == 0 && (parser_.flags & F_TRANSFER_ENCODING) != 0) {
+      return fail(400, "Transfer-Encoding in an HTTP/1.0 request");
+    }
     // PRI is HTTP/2's connection preface (RFC 9113 3.4), never a request to forward: llhttp can
     // let one through (found by the request fuzzer), and the upstream would refuse the head the
     // proxy wrote for it.
@@ -376,7 +406,7 @@ int MessageParser::on_body(llhttp_t* p, const char* at, size_t length) {
 int MessageParser::on_message_complete(llhttp_t* p) {
   MessageParser& m = self(p);
   m.message_complete_ = true;
-  m.keep_alive_ = llhttp_should_keep_alive(p) != 0;
+  m.keep_alive_ = m.keeps_alive();
   return HPE_PAUSED;
 }
 

@@ -131,6 +131,8 @@ class MessageParser {
   static void extend(Span& span, const char* base, const char* at, size_t length);
   int fail(int status, const char* reason);
   uint32_t count_fields(std::string_view name) const;
+  // Whether the connection may carry another message after this one.
+  bool keeps_alive() const;
   ParseStatus after_execute(llhttp_errno_t err, const char* data, size_t length);
   // The fast path's halves: a whole plain head at the start of a message, and a body of known
   // length after it.

@@ -1,7 +1,7 @@
 // Client address and request key extraction for ip_hash and hash (see balance_key.hpp).
 #include "proxy/balance_key.hpp"
 
-#include "http/header_rewrite.hpp"
+#include "http/request_target.hpp"
 #include "http/text.hpp"
 
 namespace sb::proxy {

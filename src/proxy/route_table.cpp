@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <array>
+#include <string>
+#include <utility>
+
+#include "http/request_target.hpp"
 
 namespace sb::proxy {
 
@@ -27,6 +31,12 @@ char lower(char c) {
 
 bool RouteTable::add(Route route) {
   std::transform(route.host.begin(), route.host.end(), route.host.begin(), lower);
+  // Requests are matched by their normalized path, so the prefix is normalized the same way. A
+  // config's prefixes are normal already (config.cpp refuses others); a registration's may not be.
+  std::string normal;
+  if (http::normalize_path(route.path_prefix, normal) == http::PathCheck::kNormalized) {
+    route.path_prefix = std::move(normal);
+  }
   Prefixes& prefixes = route.host.empty() ? any_host_ : by_host_[route.host];
   const size_t length = route.path_prefix.size();
   const std::string key = route.path_prefix;
@@ -50,6 +60,8 @@ const Route* RouteTable::Prefixes::longest(std::string_view path) const {
 const Route* RouteTable::match(std::string_view host, std::string_view path) const {
   if (!by_host_.empty()) {
     host = without_port(host);
+    // "example.com." is the same name as "example.com" (fully qualified), as nginx matches it.
+    if (!host.empty() && host.back() == '.') host.remove_suffix(1);
     // Host names are at most 255 bytes (RFC 1035); a longer Host cannot match a route.
     std::array<char, 256> buffer;
     if (host.size() <= buffer.size()) {

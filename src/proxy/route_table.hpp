@@ -1,7 +1,8 @@
-// Which service a request goes to: routes by host (exact, case-insensitive, port ignored) and path
-// prefix (longest wins). Host routes win over any-host routes. Built once per snapshot, then only
-// read; a lookup is a few hash probes (one per distinct prefix length), not a scan of every route,
-// so a registry with a thousand services routes as fast as a config with three.
+// Which service a request goes to: routes by host (exact, case-insensitive, port and a final dot
+// ignored) and path prefix (longest wins). Host routes win over any-host routes. Built once per
+// snapshot, then only read; a lookup is a few hash probes (one per distinct prefix length), not a
+// scan of every route, so a registry with a thousand services routes as fast as a config with
+// three.
 #pragma once
 
 #include <cstddef>
@@ -35,7 +36,7 @@ class RouteTable {
   // whether it was added. The host is lower-cased here.
   bool add(Route route);
 
-  // `host` is the Host header (a port is ignored), `path` the request path.
+  // `host` is the request's host (a port and a final dot are ignored), `path` its normalized path.
   const Route* match(std::string_view host, std::string_view path) const;
 
   size_t size() const { return size_; }

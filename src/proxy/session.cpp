@@ -12,6 +12,7 @@
 #include "health/eligibility.hpp"
 #include "http/error_response.hpp"
 #include "http/header_rewrite.hpp"
+#include "http/request_target.hpp"
 #include "loop/stream.hpp"
 #include "proxy/balance_key.hpp"
 #include "proxy/lb_status.hpp"
@@ -289,8 +290,6 @@ loop::Task<Session::Next> Session::handle_request() {
 
   const std::string_view target = state_->request.target();
   const std::string_view origin = http::origin_form(target);
-  std::string_view path = http::target_path(origin);
-  if (path.empty()) path = "/";  // "http://h?q" has the path "/"
   const llhttp_method_t method = state_->request.method();
   head_request_ = method == HTTP_HEAD;
   client_keep_alive_ = state_->request.keep_alive();
@@ -310,6 +309,30 @@ loop::Task<Session::Next> Session::handle_request() {
   }
 
   const bool body_pending = !state_->request.message_complete();
+  // Routing, the endpoints and the upstream all see the path in its normal form, so that no
+  // spelling of a path ("/a/../admin", "/%61dmin") reaches a service its route did not choose.
+  // The access log keeps the target as it came.
+  std::string_view forward_target = origin;
+  const std::string_view received_path = http::target_path(origin);
+  switch (http::normalize_path(received_path, state_->target)) {
+    case http::PathCheck::kUnchanged:
+      break;
+    case http::PathCheck::kNormalized:
+      state_->target.append(origin.substr(received_path.size()));
+      forward_target = state_->target;
+      break;
+    case http::PathCheck::kInvalid: {
+      const Next answered = co_await reject(400, "malformed percent-encoding in the path", true);
+      co_return answered;
+    }
+  }
+  std::string_view path = http::target_path(forward_target);
+  if (path.empty()) path = "/";  // "http://h?q" has the path "/"
+  // An absolute-form target names the host itself, in place of the Host field (RFC 9112 3.2.2):
+  // the route is chosen by it, and it is the Host the upstream gets.
+  const std::string_view authority = http::target_authority(target);
+  const std::string_view host =
+      authority.empty() ? find_header(state_->request, "host") : authority;
   const config::EndpointsConfig& endpoints = snapshot.endpoints;
   if ((method == HTTP_GET || method == HTTP_HEAD) && path == endpoints.health_path) {
     const bool stopping = worker_.server().shutting_down();
@@ -318,7 +341,7 @@ loop::Task<Session::Next> Session::handle_request() {
     co_return answered;
   }
   if ((method == HTTP_GET || method == HTTP_HEAD) && path == endpoints.status_path) {
-    const bool json = contains_nocase(origin, "format=json") ||
+    const bool json = contains_nocase(forward_target, "format=json") ||
                       contains_nocase(find_header(state_->request, "accept"), "application/json");
     const std::string body = json ? status_json(worker_.server()) : status_text(worker_.server());
     const Next answered =
@@ -330,24 +353,24 @@ loop::Task<Session::Next> Session::handle_request() {
     co_return answered;
   }
 
-  const Route* route = snapshot.match(find_header(state_->request, "host"), path);
+  const Route* route = snapshot.match(host, path);
   if (route == nullptr) {
     const Next answered = co_await reject(404, "no route for this host and path", body_pending);
     co_return answered;
   }
-  std::string_view forward_target = origin;
   if (route->strip_prefix) {
-    const std::string_view rest = strip_prefix(origin, route->path_prefix);
-    state_->target.clear();
-    if (rest.empty() || rest.front() != '/') state_->target.push_back('/');
-    state_->target.append(rest);
+    // `rest` may lie inside state_->target (a normalized path): assign() copies it safely.
+    const std::string_view rest = strip_prefix(forward_target, route->path_prefix);
+    state_->target.assign(rest);
+    if (state_->target.empty() || state_->target.front() != '/') state_->target.insert(0, 1, '/');
     forward_target = state_->target;
   }
-  const Next answered = co_await proxy(route->service, forward_target);
+  const Next answered = co_await proxy(route->service, forward_target, authority);
   co_return answered;
 }
 
-loop::Task<Session::Next> Session::proxy(size_t service_index, std::string_view target) {
+loop::Task<Session::Next> Session::proxy(size_t service_index, std::string_view target,
+                                         std::string_view host) {
   const Service& service = *snapshot_->services[service_index];
   service_ = &service;  // from here on, the proxy's own answers count for the service too
   service.counters->worker(worker_.index()).requests.add();
@@ -357,10 +380,10 @@ loop::Task<Session::Next> Session::proxy(size_t service_index, std::string_view 
   const bool expect_continue =
       http::iequals(find_header(state_->request, "expect"), "100-continue") &&
       body_pending_at_start && !client_http10_;
-  http::build_upstream_request(
-      state_->request,
-      {std::string_view(client_ip_.data(), client_ip_length_), target, upgrade_, service.name},
-      state_->head);
+  http::build_upstream_request(state_->request,
+                               {std::string_view(client_ip_.data(), client_ip_length_), target,
+                                upgrade_, service.name, host},
+                               state_->head);
 
   // The body bytes that came with the head are parsed now, so a retry can send them again.
   if (body_pending_at_start && parsed_ < end_) {

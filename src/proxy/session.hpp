@@ -47,7 +47,9 @@ class Session {
   loop::Task<bool> wait_for_request();
   loop::Task<bool> read_request_head();
   loop::Task<Next> handle_request();
-  loop::Task<Next> proxy(size_t service_index, std::string_view target);
+  // Sends the request to the service with `target` as its request-target and `host`, when not
+  // empty, as its Host (an absolute-form target's authority).
+  loop::Task<Next> proxy(size_t service_index, std::string_view target, std::string_view host);
   // What ip_hash or hash hashes for the request in flight (nullopt: the request lacks the key).
   std::optional<uint64_t> pick_key(const Service& service) const;
   loop::Task<Attempt> exchange(bool reused);

@@ -18,6 +18,7 @@
 #include "fuzz_support.hpp"
 #include "http/header_rewrite.hpp"
 #include "http/message_parser.hpp"
+#include "http/request_target.hpp"
 
 namespace {
 
@@ -52,11 +53,22 @@ void check_head(const MessageParser& m, size_t fed) {
 void check_rewrite(const MessageParser& request, uint8_t options) {
   if (request.method() == HTTP_CONNECT) return;  // the session refuses CONNECT before rewriting
   const bool upgrade = (options & 0x20) != 0 || (request.upgrade() && request.method() == HTTP_GET);
+  // An absolute-form target's authority goes out as the Host, in place of the client's.
+  const std::string_view authority = sb::http::target_authority(request.target());
   const sb::http::RequestRewrite rewrite{"192.0.2.1", (options & 0x02) != 0 ? "/override?q=1" : "",
-                                         upgrade, "fuzz-service"};
+                                         upgrade, "fuzz-service", authority};
   std::string out;
   sb::http::build_upstream_request(request, rewrite, out);
   std::vector<Field> fields = written_fields(out);
+  if (!authority.empty()) {
+    size_t hosts = 0;
+    for (const Field& field : fields) {
+      if (!iequals(field.name, "host")) continue;
+      ++hosts;
+      check(field.value.substr(1) == authority);  // the value follows ": "
+    }
+    check(hosts == 1);
+  }
 
   // The Connection and Upgrade fields the proxy adds itself for a WebSocket handshake.
   if (upgrade && fields.size() >= 2 && iequals(fields[fields.size() - 2].name, "connection") &&
@@ -92,6 +104,19 @@ void check_rewrite(const MessageParser& request, uint8_t options) {
   check(again.has_content_length() == request.has_content_length());
   check(again.content_length() == request.content_length());
   check(again.method() == request.method());
+}
+
+// What routing sees of the path is normal: it starts with '/', and normalizing it again changes
+// nothing (an escape that must stay escaped is rewritten to itself).
+void check_normal_path(const MessageParser& request) {
+  using sb::http::PathCheck;
+  const std::string_view path = sb::http::target_path(sb::http::origin_form(request.target()));
+  std::string once;
+  if (sb::http::normalize_path(path, once) != PathCheck::kNormalized) return;
+  check(!once.empty() && once.front() == '/');
+  std::string twice;
+  const PathCheck again = sb::http::normalize_path(once, twice);
+  check(again == PathCheck::kUnchanged || (again == PathCheck::kNormalized && twice == once));
 }
 
 }  // namespace
@@ -136,7 +161,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const ParseStatus status = parser.feed(buffer + parsed, offered);
     if (status == ParseStatus::kError) {
       const int code = parser.error_status();
-      check(code == 400 || code == 413 || code == 414 || code == 431);
+      check(code == 400 || code == 413 || code == 414 || code == 431 || code == 505);
       check(parser.error_reason() != nullptr && parser.error_reason()[0] != '\0');
       check(parser.feed(buffer + parsed, offered) == ParseStatus::kError);  // sticky
       break;  // the session answers and closes
@@ -153,6 +178,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       check(parser.head_length() == parsed - begin);
       check_head(parser, end - begin);
       check_rewrite(parser, options);
+      check_normal_path(parser);
       if (parser.method() == HTTP_CONNECT) break;
     }
     if (status == ParseStatus::kHeadComplete) {

@@ -173,6 +173,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       check(parser.body_bytes() == parser.content_length());
       check(parser.head_length() + parser.content_length() == parsed - begin);
     }
+    // RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding is faulty framing; its
+    // connection is never used again.
+    if (parser.version_major() == 1 && parser.version_minor() == 0 && parser.chunked()) {
+      check(!parser.keep_alive());
+    }
     const int code = parser.status_code();
     if (code == 101) break;  // the rest is the tunnel
     if (code / 100 != 1 && !parser.keep_alive()) break;

@@ -153,6 +153,20 @@ def serve_in_threads(serve):
     return lsock, f"127.0.0.1:{lsock.getsockname()[1]}"
 
 
+def heads_received(sock):
+    """Yields each request head (without its blank line) that a raw backend reads on `sock`, for
+    requests without bodies, until the peer closes."""
+    buffered = b""
+    while True:
+        while b"\r\n\r\n" not in buffered:
+            data = sock.recv(65536)
+            if not data:
+                return
+            buffered += data
+        head, buffered = buffered.split(b"\r\n\r\n", 1)
+        yield head
+
+
 def connect_refused(port: int) -> bool:
     try:
         s = socket.create_connection(("127.0.0.1", port), timeout=1)

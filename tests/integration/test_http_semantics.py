@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from harness import pattern_bytes, proxy_for, wait_until
+from harness import (heads_received, lb_status, make_config, pattern_bytes, proxy_for, serve_in_threads, service,
+                     wait_until)
 from rawhttp import RawConn, build_request, chunked, request
 
 
@@ -489,6 +490,33 @@ def test_a_post_is_never_sent_on_a_pooled_connection_with_stray_bytes(echo_proxy
     posts = [q for q in be.requests if q.method == "POST"]
     assert len(posts) == 1
     assert posts[0].conn_id != tainted
+
+
+def test_http10_chunked_response_is_relayed_and_its_connection_not_reused(switchboard):
+    """RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 response is faulty framing. The response
+    is read (as chunked) and relayed, and its connection is not used again, though it says
+    keep-alive: the sender may hold bytes that the next request would read as its answer."""
+    connections = []
+
+    def answer_chunked_in_http10(sock):
+        connections.append(sock)
+        with sock:
+            for _ in heads_received(sock):
+                sock.sendall(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+                             b"3\r\nabc\r\n0\r\n\r\n")
+
+    lsock, addr = serve_in_threads(answer_chunked_in_http10)
+    try:
+        sb = switchboard(config=make_config([service("up", [addr])]))
+        with RawConn(sb.port) as c:
+            for _ in range(3):
+                r = c.request()
+                assert (r.status, r.body) == (200, b"abc"), r
+        assert len(connections) == 3  # one upstream connection per response
+        wait_until(lambda: lb_status(sb.port)["services"][0]["instances"][0]["connections"]
+                   == {"open": 0, "idle": 0}, 5, message="the upstream connections closed")
+    finally:
+        lsock.close()
 
 
 def test_pooled_connection_closed_by_upstream_is_retried(echo_proxy):

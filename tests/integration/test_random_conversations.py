@@ -27,7 +27,10 @@ from rawhttp import RawConn, request
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]
 METHODS_WITH_BODIES = [m for m in METHODS if m != "HEAD"]
-PATH_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-._~%!$&'()*+,;=:@"
+PATH_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@"
+# Escapes that a path in normal form keeps (RFC 3986 6.2.2): of characters outside the unreserved
+# set, in upper-case hex. Paths here are in normal form, so they reach the backend unchanged.
+PATH_ESCAPES = ["%20", "%2F", "%3F", "%23", "%25", "%C3%A9", "%00"]
 # Fields the proxy adds or rewrites itself; random names never start with these.
 PROXY_FIELDS = ("x-forwarded-for", "x-forwarded-proto", "x-real-ip")
 TIMEOUTS = {"client_header": "3s", "client_body": "3s", "keepalive_idle": "10s",
@@ -48,8 +51,10 @@ class Request:
 
 def make_request(rng, conv, index, methods):
     method = rng.choice(methods)
-    segments = ["".join(rng.choice(PATH_CHARS) for _ in range(rng.randint(0, 10)))
+    segments = ["".join(rng.choice(PATH_ESCAPES) if rng.random() < 0.05 else rng.choice(PATH_CHARS)
+                        for _ in range(rng.randint(0, 10)))
                 for _ in range(rng.randint(0, 3))]
+    segments = [s if s not in (".", "..") else s + "x" for s in segments]  # no dot segments
     target = f"/c{conv}/r{index}/" + "/".join(segments)
     if rng.random() < 0.4:
         target += "?" + "&".join(f"x{token(rng, 1, 5)}={token(rng, 0, 8)}" for _ in range(rng.randint(1, 3)))

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from harness import lb_status, make_config, serve_in_threads, service, wait_until
+from harness import heads_received, lb_status, make_config, serve_in_threads, service, wait_until
 from randomhttp import SEED, chunked_payload, head_bytes, mutate, random_body, random_fields
 from rawhttp import Closed, Incomplete, RawConn, request
 
@@ -63,16 +63,9 @@ class RandomUpstream:
         self.lsock, self.addr = serve_in_threads(self._serve)
 
     def _serve(self, sock):
-        buf = b""
         with sock:
             try:
-                while True:
-                    while b"\r\n\r\n" not in buf:
-                        data = sock.recv(65536)
-                        if not data:
-                            return
-                        buf += data
-                    head, buf = buf.split(b"\r\n\r\n", 1)
+                for head in heads_received(sock):
                     method, target, _ = head.split(b" ", 2)
                     response = Response(target.decode())
                     # A damaged answer to HEAD sends the body anyway.

@@ -109,6 +109,67 @@ def test_host_and_path_routes_combine(echo_backend, switchboard):
     assert (r.header("X-Backend"), r.json()["target"]) == ("three", "/index.html")
 
 
+def test_paths_are_routed_and_forwarded_in_normal_form(echo_backend, switchboard):
+    # RFC 3986 6.2.2: "." and ".." segments removed and escaped unreserved characters decoded, so
+    # no spelling of a path reaches a service its route did not choose, and the service sees the
+    # path the route saw.
+    public, admin, api = echo_backend("public"), echo_backend("admin"), echo_backend("api")
+    cfg = make_config(
+        [service("public", [public.addr]), service("admin", [admin.addr]), service("api", [api.addr])],
+        routes=[
+            {"path_prefix": "/admin/", "service": "admin"},
+            {"path_prefix": "/api/", "service": "api", "strip_prefix": True},
+            {"path_prefix": "/", "service": "public"},
+        ])
+    sb = switchboard(config=cfg)
+    cases = [
+        ("/public/../admin/x", "admin", "/admin/x"),
+        ("/public/%2e%2E/admin/x", "admin", "/admin/x"),
+        ("/public/.%2e/admin/x", "admin", "/admin/x"),
+        ("/%61dmin/x", "admin", "/admin/x"),
+        ("/../../admin/x", "admin", "/admin/x"),
+        ("/admin/../public/x", "public", "/public/x"),
+        ("/admin/./x/../y?q=/../z", "admin", "/admin/y?q=/../z"),  # the query is left as it is
+        ("/api/../api/v1/./users", "api", "/v1/users"),
+        ("/api/v1/..", "api", "/"),
+        ("/public/a%2fb/..", "public", "/public/"),  # an escaped slash is not a boundary
+        ("/public/a%2fb", "public", "/public/a%2Fb"),
+        ("/admin/x", "admin", "/admin/x"),  # a normal path goes as it came
+    ]
+    with RawConn(sb.port) as c:
+        for path, svc, upstream_target in cases:
+            r = c.request(path=path)
+            assert r.status == 200, (path, r)
+            assert (r.header("X-Backend"), r.json()["target"]) == (svc, upstream_target), path
+
+
+def test_absolute_form_routes_by_its_authority_and_sends_it_as_host(echo_backend, switchboard):
+    # RFC 9112 3.2.2: the target's authority replaces the Host field; the upstream sees the host
+    # the route was chosen by, never the other one.
+    one, two = echo_backend("one"), echo_backend("two")
+    cfg = make_config(
+        [service("one", [one.addr]), service("two", [two.addr])],
+        routes=[{"host": "a.example", "service": "one"}, {"path_prefix": "/", "service": "two"}])
+    sb = switchboard(config=cfg)
+    with RawConn(sb.port) as c:
+        c.send(b"GET http://a.example/x?y=1 HTTP/1.1\r\nHost: b.example\r\n\r\n")
+        r = c.read_response()
+        assert r.header("X-Backend") == "one"
+        seen = r.json()
+        assert seen["target"] == "/x?y=1"
+        assert [v for k, v in seen["headers"] if k.lower() == "host"] == ["a.example"]
+        c.send(b"GET HTTP://A.Example.:8080/../z HTTP/1.1\r\nHost: a.example\r\n\r\n")
+        r = c.read_response()
+        assert r.header("X-Backend") == "one"
+        seen = r.json()
+        assert seen["target"] == "/z"
+        assert [v for k, v in seen["headers"] if k.lower() == "host"] == ["A.Example.:8080"]
+        c.send(b"GET http://b.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n")
+        assert c.read_response().header("X-Backend") == "two"
+    # A fully qualified name routes as the name: nginx ignores the final dot too.
+    assert request(sb.port, host="a.example.").header("X-Backend") == "one"
+
+
 def test_no_matching_route_is_404(echo_backend, switchboard):
     be = echo_backend()
     cfg = make_config([service("app", [be.addr])], routes=[{"path_prefix": "/app/", "service": "app"}])

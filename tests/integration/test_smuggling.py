@@ -88,6 +88,22 @@ CASES = [
     ("raw-utf8-in-target", b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: t\r\n\r\n", 400),
     ("no-host", req("GET / HTTP/1.1", "X-A: b"), 400),
     ("two-hosts", req("GET / HTTP/1.1", "Host: a", "Host: b"), 400),
+    # The Host (or an absolute-form target's authority) chooses the route: one that readers split
+    # differently is refused (RFC 9112 3.2, RFC 9110 4.2.4).
+    ("host-with-space", req("GET / HTTP/1.1", "Host: a b"), 400),
+    ("host-with-path", req("GET / HTTP/1.1", "Host: t/../admin"), 400),
+    ("host-with-userinfo", req("GET / HTTP/1.1", "Host: user@t"), 400),
+    ("host-with-backslash", req("GET / HTTP/1.1", "Host: t\\x"), 400),
+    ("host-bad-port", req("GET / HTTP/1.1", "Host: t:80:80"), 400),
+    ("absolute-form-userinfo", req("GET http://user@t/ HTTP/1.1", "Host: t"), 400),
+    ("absolute-form-empty-host", req("GET http:///x HTTP/1.1", "Host: t"), 400),
+    # Versions: HTTP/1.0 has no Transfer-Encoding (RFC 9112 6.1), and HTTP/2 is not spoken here.
+    ("http10-transfer-encoding", req("POST / HTTP/1.0", "Host: t", "Transfer-Encoding: chunked",
+                                     body=b"0\r\n\r\n"), 400),
+    ("http2-request-line", req("GET / HTTP/2.0", "Host: t"), 505),
+    # A '%' that is not an escape makes the path unreadable to a normalizing server.
+    ("malformed-escape-in-path", req("GET /a%zz/b HTTP/1.1", "Host: t"), 400),
+    ("truncated-escape-in-path", req("GET /100% HTTP/1.1", "Host: t"), 400),
     # Limits
     ("request-line-too-long", req("GET /" + "a" * 2000 + " HTTP/1.1", "Host: t"), 414),
     ("one-huge-header", req("GET / HTTP/1.1", "Host: t", "X-Big: " + "b" * 5000), 431),

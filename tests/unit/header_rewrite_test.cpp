@@ -1,5 +1,5 @@
 // Unit tests for the heads the proxy writes and the small routing pieces around them:
-// src/http/header_rewrite (upstream request and client response heads, origin_form, target_path),
+// src/http/header_rewrite (upstream request and client response heads),
 // src/http/error_response and src/proxy/snapshot (Snapshot::match, strip_prefix).
 #include "http/header_rewrite.hpp"
 
@@ -120,7 +120,7 @@ Head client_head(const std::string& response, const http::ResponseRewrite& rewri
   return split_head(client_bytes(response, rewrite, no_body));
 }
 
-const http::RequestRewrite kFromClient{"10.0.0.7", {}, false, "backends"};
+const http::RequestRewrite kFromClient{"10.0.0.7", {}, false, "backends", {}};
 
 // --- upstream request ---
 
@@ -320,7 +320,7 @@ TEST(BuildUpstreamRequest, KeepsTransferEncoding) {
 
 TEST(BuildUpstreamRequest, TargetOverride) {
   const Head h = upstream_head("GET /api/users?id=3 HTTP/1.1\r\nHost: h\r\n\r\n",
-                               {"10.0.0.7", "/users?id=3", false, "backends"});
+                               {"10.0.0.7", "/users?id=3", false, "backends", {}});
   EXPECT_EQ(h.start_line, "GET /users?id=3 HTTP/1.1");
 }
 
@@ -335,11 +335,21 @@ TEST(BuildUpstreamRequest, AbsoluteFormBecomesOriginForm) {
             "DELETE / HTTP/1.1");
 }
 
+TEST(BuildUpstreamRequest, HostOverrideReplacesTheClientsHost) {
+  // An absolute-form target's authority is the request's host (RFC 9112 3.2.2).
+  const Head h = upstream_head(
+      "GET http://a.example:8080/x HTTP/1.1\r\nAccept: */*\r\nHost: b.example\r\n\r\n",
+      {"10.0.0.7", {}, false, "backends", "a.example:8080"});
+  EXPECT_EQ(h.start_line, "GET /x HTTP/1.1");
+  EXPECT_THAT(h.values("host"), ElementsAre("a.example:8080"));
+  EXPECT_THAT(h.values("accept"), ElementsAre("*/*"));
+}
+
 TEST(BuildUpstreamRequest, WebSocketUpgradeKeepsUpgrade) {
   const Head h = upstream_head(
       "GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n"
       "Sec-WebSocket-Key: k\r\nSec-WebSocket-Version: 13\r\n\r\n",
-      {"10.0.0.7", {}, true, "backends"});
+      {"10.0.0.7", {}, true, "backends", {}});
   EXPECT_THAT(h.values("connection"), ElementsAre("upgrade"));
   EXPECT_THAT(h.values("upgrade"), ElementsAre("websocket"));
   EXPECT_THAT(h.values("sec-websocket-key"), ElementsAre("k"));
@@ -442,25 +452,6 @@ TEST(BuildClientResponse, KeepsTransferEncodingAndEmptyReason) {
   EXPECT_THAT(h.values("transfer-encoding"), ElementsAre("chunked"));
 }
 
-// --- origin_form, target_path ---
-
-TEST(OriginForm, StripsSchemeAndAuthority) {
-  EXPECT_EQ(http::origin_form("/a/b?c"), "/a/b?c");
-  EXPECT_EQ(http::origin_form("*"), "*");
-  EXPECT_EQ(http::origin_form("http://example.com/a/b?c"), "/a/b?c");
-  EXPECT_EQ(http::origin_form("https://example.com:8443/x"), "/x");
-  EXPECT_EQ(http::origin_form("HTTP://EXAMPLE.COM/Up"), "/Up");
-  EXPECT_EQ(http::origin_form("http://example.com"), "/");
-  EXPECT_EQ(http::origin_form("http://user@example.com/p"), "/p");
-}
-
-TEST(TargetPath, DropsQuery) {
-  EXPECT_EQ(http::target_path("/a/b?c=d"), "/a/b");
-  EXPECT_EQ(http::target_path("/a/b"), "/a/b");
-  EXPECT_EQ(http::target_path("/?"), "/");
-  EXPECT_EQ(http::target_path("/a?b?c"), "/a");
-}
-
 TEST(Iequals, IgnoresAsciiCase) {
   EXPECT_TRUE(http::iequals("Content-Length", "content-length"));
   EXPECT_FALSE(http::iequals("Content-Length", "content-lengt"));
@@ -490,7 +481,7 @@ TEST(ErrorResponse, StatusLineLengthAndBody) {
 }
 
 TEST(ErrorResponse, ContentLengthMatchesBodyForEveryStatus) {
-  for (int status : {400, 404, 405, 408, 413, 414, 431, 500, 501, 502, 503, 504, 599}) {
+  for (int status : {400, 404, 405, 408, 413, 414, 431, 500, 501, 502, 503, 504, 505, 599}) {
     for (const std::string_view detail : {std::string_view(), std::string_view("why, exactly")}) {
       std::string out;
       http::build_error_response(status, detail, true, false, out);
@@ -539,6 +530,7 @@ TEST(ReasonPhrase, KnownAndUnknown) {
   EXPECT_EQ(http::reason_phrase(200), "OK");
   EXPECT_EQ(http::reason_phrase(413), "Content Too Large");
   EXPECT_EQ(http::reason_phrase(431), "Request Header Fields Too Large");
+  EXPECT_EQ(http::reason_phrase(505), "HTTP Version Not Supported");
   EXPECT_EQ(http::reason_phrase(799), "Unknown");
 }
 
@@ -591,6 +583,12 @@ TEST_F(SnapshotMatch, HostWithPortIgnoresPort) {
   EXPECT_EQ(route("example.com:8080", "/api"), "host-api");
   EXPECT_EQ(route("example.com:", "/"), "host-root");
   EXPECT_EQ(route("other.org:80", "/api"), "any-api");
+}
+
+TEST_F(SnapshotMatch, FullyQualifiedHostMatchesWithoutItsDot) {
+  EXPECT_EQ(route("example.com.", "/api"), "host-api");
+  EXPECT_EQ(route("Example.Com.:8080", "/"), "host-root");
+  EXPECT_EQ(route("example.com..", "/"), "any-root");  // only one final dot is the root
 }
 
 TEST_F(SnapshotMatch, Ipv6Host) {

@@ -586,8 +586,37 @@ INSTANTIATE_TEST_SUITE_P(
         RejectCase{"TwoHostHeaders", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"},
         RejectCase{"TwoHostHeadersSameValue", "GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n"},
         RejectCase{"GarbageRequestLine", "HELLO\r\n\r\n"},
-        RejectCase{"BadVersion", "GET / HTTP/1.x\r\nHost: h\r\n\r\n"}),
+        RejectCase{"BadVersion", "GET / HTTP/1.x\r\nHost: h\r\n\r\n"},
+        RejectCase{"TransferEncodingInHttp10",
+                   "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+        RejectCase{"HostWithSpace", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n"},
+        RejectCase{"HostWithSlash", "GET / HTTP/1.1\r\nHost: a.example/x\r\n\r\n"},
+        RejectCase{"HostWithUserinfo", "GET / HTTP/1.1\r\nHost: u@a.example\r\n\r\n"},
+        RejectCase{"HostWithBadPort", "GET / HTTP/1.1\r\nHost: a.example:80x\r\n\r\n"},
+        RejectCase{"HostInHttp10Checked", "GET / HTTP/1.0\r\nHost: a\\b\r\n\r\n"},
+        RejectCase{"AbsoluteFormWithUserinfo",
+                   "GET http://u@a.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n"},
+        RejectCase{"AbsoluteFormWithEmptyHost", "GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n"}),
     [](const testing::TestParamInfo<RejectCase>& param_info) { return param_info.param.name; });
+
+TEST(MessageParserRequest, Http20OnAnHttp1RequestLineIs505) {
+  MessageParser p(MessageKind::kRequest);
+  EXPECT_EQ(run(p, "GET / HTTP/2.0\r\nHost: h\r\n\r\n").status, ParseStatus::kError);
+  EXPECT_EQ(p.error_status(), 505);
+  // Versions llhttp does not know at all stay a 400, as any malformed version.
+  EXPECT_EQ(run(p, "GET / HTTP/3.1\r\nHost: h\r\n\r\n").status, ParseStatus::kError);
+  EXPECT_EQ(p.error_status(), 400);
+}
+
+TEST(MessageParserRequest, EmptyHostAndAbsoluteFormAreAccepted) {
+  for (const std::string_view text :
+       {"GET / HTTP/1.1\r\nHost:\r\n\r\n", "GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n",
+        "GET http://a.example:81/x HTTP/1.1\r\nHost: b.example\r\n\r\n",
+        "GET http://a.example?q HTTP/1.1\r\nHost: a.example\r\n\r\n"}) {
+    MessageParser p(MessageKind::kRequest);
+    EXPECT_EQ(run(p, text).status, ParseStatus::kMessageComplete) << text;
+  }
+}
 
 TEST(MessageParserLimits, TargetOverRequestLineIs414) {
   ParseLimits limits;
@@ -983,6 +1012,25 @@ TEST(MessageParserResponse, RebaseAfterMemmove) {
   EXPECT_EQ(p.header_value(0), "value");
   EXPECT_EQ(p.header_value(1), "0");
   EXPECT_EQ(p.head_length(), part1.size() + part2.size());
+}
+
+TEST(MessageParserResponse, Http10ChunkedIsReadThenTheConnectionCloses) {
+  // RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing; the message is
+  // read and the connection is not used again, whatever Connection says.
+  const std::string text =
+      "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3\r\nabc\r\n0\r\n\r\n";
+  MessageParser p(MessageKind::kResponse);
+  const Outcome o = run(p, text);
+  EXPECT_EQ(o.status, ParseStatus::kMessageComplete);
+  EXPECT_EQ(o.used, text.size());
+  EXPECT_EQ(p.body_bytes(), 3u);
+  EXPECT_FALSE(p.keep_alive());
+  MessageParser same_in_11(MessageKind::kResponse);
+  std::string text11 = text;
+  text11.replace(0, 8, "HTTP/1.1");
+  EXPECT_EQ(run(same_in_11, text11).status, ParseStatus::kMessageComplete);
+  EXPECT_TRUE(same_in_11.keep_alive());
 }
 
 }  // namespace

@@ -48,6 +48,17 @@ TEST(RouteTable, HostRouteWithoutMatchingPrefixFallsBackToAnyHost) {
   EXPECT_EQ(table.match(std::string(300, 'a'), "/x")->service, 1u);  // longer than any host name
 }
 
+TEST(RouteTable, PrefixesAreNormalizedAsRequestPathsAre) {
+  // A registration's prefix is not checked as a config's is: the table puts it in the form the
+  // request paths it is matched with come in.
+  RouteTable table;
+  ASSERT_TRUE(table.add({"", "/%61pi/./v1/", 0, false}));
+  ASSERT_TRUE(table.add({"", "/", 1, false}));
+  EXPECT_FALSE(table.add({"", "/api/v1/", 2, false}));  // the same prefix, once normalized
+  EXPECT_EQ(table.match("h", "/api/v1/users")->service, 0u);
+  EXPECT_EQ(table.match("h", "/api/v2")->service, 1u);
+}
+
 TEST(RouteTable, ManyRoutes) {
   RouteTable table;
   for (int i = 0; i < 1000; ++i) {
