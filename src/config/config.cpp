@@ -904,8 +904,9 @@ void validate_routes(const std::vector<RouteConfig>& routes,
   for (size_t i = 0; i < routes.size(); ++i) {
     const RouteConfig& route = routes[i];
     const std::string path = item("routes", i);
-    if (route.host.find('/') != std::string::npos || has_space(route.host)) {
-      fail(child(path, "host"), "invalid host " + quoted(route.host) + " (no '/' or spaces)");
+    if (!route.host.empty() && !http::valid_route_host(route.host)) {
+      fail(child(path, "host"), "invalid host " + quoted(route.host) +
+                                    " (a host name or [IPv6] address, without a port)");
     }
     check_path(child(path, "path_prefix"), route.path_prefix);
     if (!has_service(services, route.service)) {

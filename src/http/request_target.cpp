@@ -132,6 +132,11 @@ bool valid_host(std::string_view value) {
   return true;
 }
 
+bool valid_route_host(std::string_view name) {
+  return !name.empty() && valid_host(name) &&
+         (name.front() == '[' ? name.back() == ']' : name.find(':') == std::string_view::npos);
+}
+
 PathCheck normalize_path(std::string_view path, std::string& out) {
   if (path.empty() || path.front() != '/') return PathCheck::kUnchanged;
   bool needed = false;

@@ -24,6 +24,10 @@ std::string_view target_authority(std::string_view target);
 // empty value is valid (RFC 9110 7.2: a target without an authority).
 bool valid_host(std::string_view value);
 
+// Whether `name` is a host a route can name: a non-empty uri-host with no port (ports are not
+// matched).
+bool valid_route_host(std::string_view name);
+
 enum class PathCheck {
   kUnchanged,   // already normal: use the path as it came
   kNormalized,  // `out` holds the normal form

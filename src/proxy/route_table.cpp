@@ -31,6 +31,7 @@ char lower(char c) {
 
 bool RouteTable::add(Route route) {
   std::transform(route.host.begin(), route.host.end(), route.host.begin(), lower);
+  if (!route.host.empty() && route.host.back() == '.') route.host.pop_back();  // as match() does
   // Requests are matched by their normalized path, so the prefix is normalized the same way. A
   // config's prefixes are normal already (config.cpp refuses others); a registration's may not be.
   std::string normal;

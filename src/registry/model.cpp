@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "http/request_target.hpp"
+
 namespace sb::registry {
 namespace {
 
@@ -62,7 +64,9 @@ void reject_unknown_keys(const json& object, const std::string& prefix,
   }
 }
 
-std::vector<RouteDecl> read_routes(const json& value) {
+// `stored`: a record read back from the store, whose routes were checked when registered (by the
+// rules of that time, which a later, stricter check must not turn into a lost registration).
+std::vector<RouteDecl> read_routes(const json& value, bool stored) {
   if (!value.is_array()) invalid("routes", "must be an array, got " + type_of(value));
   std::vector<RouteDecl> routes;
   for (size_t i = 0; i < value.size(); ++i) {
@@ -81,6 +85,10 @@ std::vector<RouteDecl> read_routes(const json& value) {
       route.host = read_string(*host, prefix + ".host");
       if (route.host.empty()) {
         invalid(prefix + ".host", "must not be empty (leave it out to match any host)");
+      }
+      if (!stored && !http::valid_route_host(route.host)) {
+        invalid(prefix + ".host", "invalid host \"" + route.host +
+                                      "\" (a host name or [IPv6] address, without a port)");
       }
     }
     routes.push_back(std::move(route));
@@ -139,7 +147,7 @@ void read_body(const json& body, InstanceRecord& record, bool stored) {
   }
 
   if (const auto routes = body.find("routes"); routes != body.end()) {
-    record.routes = read_routes(*routes);
+    record.routes = read_routes(*routes, stored);
   }
 
   if (const auto draining = body.find("draining"); draining != body.end()) {

@@ -73,6 +73,7 @@ def test_host_route_declared_by_a_service(switchboard, nginx_backends):
     host, port = nginx.addrs[0].split(":")
     api.register("shop", "s1", host, int(port), routes=[{"host": "shop.example", "path_prefix": "/"}])
     assert request(sb.port, path="/", host="shop.example").status == 200
+    assert request(sb.port, path="/", host="Shop.Example.:8090").status == 200  # case, dot, port
     assert request(sb.port, path="/", host="other.example").status == 404
 
 
@@ -176,6 +177,12 @@ BAD_REGISTRATIONS = [
     ("/v1/services/web/instances/a", {"address": "127.0.0.1", "port": 80, "ttl": "2h"}, "ttl"),
     ("/v1/services/web/instances/a", {"address": "127.0.0.1", "port": 80, "colour": "red"}, "colour"),
     ("/v1/services/web/instances/a", {"port": 80}, "address"),
+    ("/v1/services/web/instances/a",
+     {"address": "127.0.0.1", "port": 80, "routes": [{"path_prefix": "/", "host": "shop.example:80"}]},
+     "routes[0].host"),
+    ("/v1/services/web/instances/a",
+     {"address": "127.0.0.1", "port": 80, "routes": [{"path_prefix": "/", "host": "shop example"}]},
+     "routes[0].host"),
     ("/v1/services/web/instances/a", "{not json", "body"),
     ("/v1/services/web/instances/a", {"address": "127.0.0.1", "port": 80, "meta": {"k": "x" * 70000}},
      "body"),

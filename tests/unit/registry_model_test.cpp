@@ -218,6 +218,24 @@ TEST(RegistryModel, Routes) {
             "routes[0].host");
   EXPECT_EQ(error_field(parse(body_with(R"("routes": [{"path_prefix": "/", "host": ""}])"))),
             "routes[0].host");
+  // A route's host is what a request's Host can be, less the port (which routes ignore).
+  for (const char* host : {"a b", "a/b", "u@a.example", "a.example:8080", "[::1]:80"}) {
+    const std::string body =
+        std::string(R"("routes": [{"path_prefix": "/", "host": ")") + host + "\"}]";
+    EXPECT_EQ(error_field(parse(body_with(body))), "routes[0].host") << host;
+  }
+  EXPECT_EQ(
+      ok(parse(body_with(R"("routes": [{"path_prefix": "/", "host": "[::1]"}])"))).routes[0].host,
+      "[::1]");
+}
+
+TEST(RegistryModel, StoredRoutesAreNotCheckedAgain) {
+  // A record stored under an older, looser check still loads: a stricter check must not lose it.
+  const InstanceRecord record = from_stored_json(
+      "web", "web-1",
+      R"({"address": "10.0.0.1", "port": 8080, "routes": [{"path_prefix": "/", "host": "a:1"}]})");
+  ASSERT_EQ(record.routes.size(), 1u);
+  EXPECT_EQ(record.routes[0].host, "a:1");
 }
 
 TEST(RegistryModel, StoredJsonRoundTrip) {

@@ -48,6 +48,14 @@ TEST(RouteTable, HostRouteWithoutMatchingPrefixFallsBackToAnyHost) {
   EXPECT_EQ(table.match(std::string(300, 'a'), "/x")->service, 1u);  // longer than any host name
 }
 
+TEST(RouteTable, FullyQualifiedRouteHostMatchesTheName) {
+  RouteTable table;
+  ASSERT_TRUE(table.add({"A.Example.", "/", 0, false}));
+  EXPECT_FALSE(table.add({"a.example", "/", 1, false}));  // the same host
+  EXPECT_EQ(table.match("a.example", "/x")->service, 0u);
+  EXPECT_EQ(table.match("a.example.", "/x")->service, 0u);
+}
+
 TEST(RouteTable, PrefixesAreNormalizedAsRequestPathsAre) {
   // A registration's prefix is not checked as a config's is: the table puts it in the form the
   // request paths it is matched with come in.
