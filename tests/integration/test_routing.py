@@ -2,9 +2,13 @@
 prefix stripping, the quick --backends form, and connection spread over worker threads."""
 
 import json
+import random
+import re
+import string
 from collections import Counter
 
 from harness import make_config, service, wait_until
+from randomhttp import SEED
 from rawhttp import RawConn, request
 
 
@@ -141,6 +145,61 @@ def test_paths_are_routed_and_forwarded_in_normal_form(echo_backend, switchboard
             r = c.request(path=path)
             assert r.status == 200, (path, r)
             assert (r.header("X-Backend"), r.json()["target"]) == (svc, upstream_target), path
+
+
+UNRESERVED = set(string.ascii_letters + string.digits + "-._~")
+
+
+def rfc3986_normal_path(path):
+    """The oracle, written from RFC 3986 as it reads (6.2.2.1-2, then 5.2.4's buffer algorithm),
+    not from the proxy's code: escaped unreserved characters decoded, other escapes in upper case,
+    then the dot segments removed."""
+    decoded = re.sub(r"%([0-9A-Fa-f]{2})",
+                     lambda m: chr(int(m[1], 16)) if chr(int(m[1], 16)) in UNRESERVED else "%" + m[1].upper(),
+                     path)
+    source, out = decoded, ""
+    while source:
+        if source.startswith("/./"):
+            source = source[2:]
+        elif source == "/.":
+            source = "/"
+        elif source.startswith("/../") or source == "/..":
+            source = "/" + source[4:]
+            out = out[:max(out.rfind("/"), 0)]
+        else:
+            end = source.find("/", 1)
+            end = len(source) if end < 0 else end
+            out, source = out + source[:end], source[end:]
+    return out
+
+
+def test_random_paths_reach_the_route_of_their_normal_form(echo_backend, switchboard):
+    a, b, rest = echo_backend("a"), echo_backend("b"), echo_backend("rest")
+    cfg = make_config(
+        [service("a", [a.addr]), service("b", [b.addr]), service("rest", [rest.addr])],
+        routes=[
+            {"path_prefix": "/a/", "service": "a", "strip_prefix": True},
+            {"path_prefix": "/b/", "service": "b"},
+            {"path_prefix": "/", "service": "rest"},
+        ])
+    sb = switchboard(config=cfg)
+    pieces = ["a", "b", "x", "", ".", "..", "%2e", "%2E%2e", ".%2E", "%61", "%62", "%7e", "%7E", "%2f",
+              "%2F..", "%20", "%c3%a9", "a.b", "..a", ".a.", "~", "%41%2d"]
+    rng = random.Random(SEED)
+    with RawConn(sb.port) as c:
+        for _ in range(400):
+            path = "/" + "/".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))
+            query = rng.choice(["", "?q=/../%2e", "?"])
+            normal = rfc3986_normal_path(path)
+            if normal.startswith("/a/"):
+                svc, target = "a", normal[2:] + query
+            elif normal.startswith("/b/"):
+                svc, target = "b", normal + query
+            else:
+                svc, target = "rest", normal + query
+            r = c.request(path=path + query)
+            assert r.status == 200, (path, r)
+            assert (r.header("X-Backend"), r.json()["target"]) == (svc, target), path
 
 
 def test_absolute_form_routes_by_its_authority_and_sends_it_as_host(echo_backend, switchboard):
