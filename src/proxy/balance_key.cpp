@@ -63,8 +63,10 @@ IpAddress client_address(const IpAddress& peer, const http::MessageParser& reque
 }
 
 std::optional<std::string_view> request_key(const config::HashKey& key,
-                                            const http::MessageParser& request) {
+                                            const http::MessageParser& request,
+                                            std::string_view target) {
   using Source = config::HashKey::Source;
+  if (target.empty()) target = http::origin_form(request.target());
   switch (key.source) {
     case Source::kHeader:
       for (uint32_t i = 0; i < request.header_count(); ++i) {
@@ -79,7 +81,6 @@ std::optional<std::string_view> request_key(const config::HashKey& key,
       }
       return std::nullopt;
     case Source::kQuery: {
-      const std::string_view target = http::origin_form(request.target());
       const size_t question = target.find('?');
       if (question == std::string_view::npos) return std::nullopt;
       std::string_view query = target.substr(question + 1);
@@ -87,7 +88,7 @@ std::optional<std::string_view> request_key(const config::HashKey& key,
       return find_pair(query, '&', key.name);
     }
     case Source::kPath: {
-      const std::string_view path = http::target_path(http::origin_form(request.target()));
+      const std::string_view path = http::target_path(target);
       return path.empty() ? std::string_view("/") : path;
     }
     case Source::kNone:

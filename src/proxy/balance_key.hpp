@@ -22,8 +22,11 @@ IpAddress client_address(const IpAddress& peer, const http::MessageParser& reque
 
 // The key's value in this request, or nullopt when the request does not carry it: the first
 // header of that name, the first cookie of that name, the first query parameter of that name
-// (raw, not percent-decoded), or the path without the query.
+// (raw, not percent-decoded), or the path without the query. Query and path are read from
+// `target`, the request-target the upstream gets (normalized, a route's prefix stripped), so two
+// spellings of one resource hash alike; empty reads the request's own.
 std::optional<std::string_view> request_key(const config::HashKey& key,
-                                            const http::MessageParser& request);
+                                            const http::MessageParser& request,
+                                            std::string_view target = {});
 
 }  // namespace sb::proxy

@@ -51,7 +51,7 @@ class Session {
   // empty, as its Host (an absolute-form target's authority).
   loop::Task<Next> proxy(size_t service_index, std::string_view target, std::string_view host);
   // What ip_hash or hash hashes for the request in flight (nullopt: the request lacks the key).
-  std::optional<uint64_t> pick_key(const Service& service) const;
+  std::optional<uint64_t> pick_key(const Service& service, std::string_view target) const;
   loop::Task<Attempt> exchange(bool reused);
   // `request_whole`: the upstream got the whole request; without it, the connection never serves
   // again whatever the answer says.

@@ -167,6 +167,18 @@ def test_hash_by_cookie_and_by_query(nginx_backends, switchboard):
         assert len({backend_of(request(by_query.port, path=p)) for p in paths}) == 1
 
 
+def test_hash_by_path_hashes_every_spelling_of_a_path_alike(nginx_backends, switchboard):
+    nb = nginx_backends(3)
+    sb = switchboard(config=hash_config(nb.addrs, "path"), args=["--access-log", "off"])
+    homes = set()
+    for i in range(15):
+        spellings = [f"/f/{i}", f"/f/./{i}", f"/x/../f/{i}", f"/%66/{i}", f"/f/{i}?q=1"]
+        got = {backend_of(request(sb.port, path=p)) for p in spellings}
+        assert len(got) == 1, (i, got)
+        homes |= got
+    assert len(homes) >= 2, homes
+
+
 def test_hash_keys_move_about_one_nth_when_an_instance_goes(nginx_backends, switchboard):
     nb = nginx_backends(4)
     four = switchboard(config=hash_config(nb.addrs, "header:X-User"), args=["--access-log", "off"])

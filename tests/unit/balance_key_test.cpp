@@ -172,5 +172,13 @@ TEST(RequestKey, FromThePath) {
   EXPECT_EQ(proxy::request_key(key, get("http://h").parser()), "/");
 }
 
+TEST(RequestKey, PathAndQueryComeFromTheTargetSentUpstream) {
+  // The session passes the normalized target, so "/a/./b" and "/a/b" hash alike.
+  const auto r = get("/a/./b?user=x");
+  EXPECT_EQ(proxy::request_key({Source::kPath, ""}, r.parser(), "/a/b?user=x"), "/a/b");
+  EXPECT_EQ(proxy::request_key({Source::kQuery, "user"}, r.parser(), "/a/b?user=x"), "x");
+  EXPECT_EQ(proxy::request_key({Source::kPath, ""}, r.parser(), "?user=x"), "/");
+}
+
 }  // namespace
 }  // namespace sb
