@@ -150,12 +150,9 @@ void build_upstream_request(const MessageParser& request, const RequestRewrite& 
   out.append(target).append(" HTTP/1.1\r\n");
 
   const ConnectionTokens named(request);
-  std::string_view upgrade_value;
   KeptFields kept(request, out);
   for (uint32_t i = 0; i < request.header_count(); ++i) {
     const std::string_view name = request.header_name(i);
-    const std::string_view value = request.header_value(i);
-    if (iequals(name, "upgrade")) upgrade_value = value;
     if (is_hop_by_hop(name) || named.contains(name)) continue;
     if (!rewrite.host.empty() && iequals(name, "host")) continue;
     // The proxy answers "Expect: 100-continue" itself, so the upstream never sends a second 100.
@@ -186,9 +183,11 @@ void build_upstream_request(const MessageParser& request, const RequestRewrite& 
   out.append(rewrite.client_ip).append("\r\n");
   append_field(out, "X-Real-IP", rewrite.client_ip);
   append_field(out, "X-Forwarded-Proto", "http");
-  if (rewrite.upgrade && !upgrade_value.empty()) {
+  if (rewrite.upgrade) {
+    // The session tunnels WebSocket alone, so this is the one protocol the upstream may pick,
+    // whatever else the client's Upgrade fields offered.
     append_field(out, "Connection", "upgrade");
-    append_field(out, "Upgrade", upgrade_value);
+    append_field(out, "Upgrade", "websocket");
   }
   out.append("\r\n");
 }

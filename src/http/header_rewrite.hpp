@@ -14,8 +14,8 @@ namespace sb::http {
 
 struct RequestRewrite {
   std::string_view client_ip;
-  std::string_view target;        // request-target to send; empty keeps the original
-  bool upgrade = false;           // a WebSocket handshake: keep Upgrade, send "Connection: upgrade"
+  std::string_view target;  // request-target to send; empty keeps the original
+  bool upgrade = false;  // a WebSocket handshake: send "Upgrade: websocket", "Connection: upgrade"
   std::string_view default_host;  // Host to send when the request has none (HTTP/1.0)
   std::string_view host;  // Host to send in place of the request's (an absolute-form authority)
 };

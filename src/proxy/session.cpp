@@ -294,7 +294,11 @@ loop::Task<Session::Next> Session::handle_request() {
   head_request_ = method == HTTP_HEAD;
   client_keep_alive_ = state_->request.keep_alive();
   client_http10_ = state_->request.version_minor() == 0;
-  upgrade_ = state_->request.upgrade() && method == HTTP_GET;
+  // Only a WebSocket handshake becomes a tunnel. Any other Upgrade (h2c above all) is dropped
+  // as the hop-by-hop field it is: a tunnel to a server that speaks HTTP/2 behind it would carry
+  // requests that no route chose ("h2c smuggling").
+  upgrade_ = state_->request.upgrade() && method == HTTP_GET &&
+             http::iequals(find_header(state_->request, "upgrade"), "websocket");
   continue_sent_ = false;
   response_started_ = false;
   instance_.reset();

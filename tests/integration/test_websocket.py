@@ -7,7 +7,7 @@ import time
 
 import websockets
 
-from harness import proxy_for, wait_until
+from harness import heads_received, proxy_for, serve_in_threads, wait_until
 from rawhttp import RawConn, request
 
 
@@ -212,3 +212,40 @@ def test_upgrade_refused_by_backend_is_a_normal_response(nginx_backends, switchb
         assert r.status == 200 and r.body == b"backend-0\n"
         r = c.request(path="/again")
         assert r.status == 200 and r.body == b"backend-0\n"
+
+
+def test_only_websocket_upgrades_become_tunnels(echo_backend, switchboard):
+    """Any other Upgrade (h2c above all) is dropped as the hop-by-hop field it is, so the request
+    is served as plain HTTP/1.1. A tunnel to a server that speaks HTTP/2 behind the proxy would
+    carry requests that no route chose ("h2c smuggling")."""
+    be = echo_backend()
+    sb = proxy_for(switchboard, [be.addr])
+    h2c = [("Connection", "Upgrade, HTTP2-Settings"), ("Upgrade", "h2c"),
+           ("HTTP2-Settings", "AAMAAABkAARAAAAAAAIAAAAA")]
+    with RawConn(sb.port) as c:
+        for headers in (h2c, [("Connection", "Upgrade"), ("Upgrade", "websocket, h2c")],
+                        [("Connection", "Upgrade"), ("Upgrade", "TLS/1.2")]):
+            r = c.request(path="/plain", headers=headers)
+            assert r.status == 200, r
+            seen = {k.lower() for k, _ in r.json()["headers"]}
+            assert not seen & {"upgrade", "http2-settings", "connection"}, seen
+        assert c.request(path="/after").status == 200  # still HTTP on the same connection
+
+
+def test_a_switch_the_client_did_not_get_to_ask_for_is_a_502(switchboard):
+    """A server that switches to h2c whenever asked: the proxy never asked it to, so its 101 is
+    refused, and no tunnel opens."""
+    def switch_to_h2c(sock):
+        with sock:
+            for _ in heads_received(sock):
+                sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+
+    lsock, addr = serve_in_threads(switch_to_h2c)
+    try:
+        sb = proxy_for(switchboard, [addr])
+        with RawConn(sb.port) as c:
+            r = c.request(path="/", headers=[("Connection", "Upgrade, HTTP2-Settings"), ("Upgrade", "h2c"),
+                                             ("HTTP2-Settings", "AAMAAABkAARAAAAAAAIAAAAA")])
+            assert r.status == 502, r
+    finally:
+        lsock.close()

@@ -345,6 +345,16 @@ TEST(BuildUpstreamRequest, HostOverrideReplacesTheClientsHost) {
   EXPECT_THAT(h.values("accept"), ElementsAre("*/*"));
 }
 
+TEST(BuildUpstreamRequest, WebSocketUpgradeOffersWebSocketAlone) {
+  const Head h = upstream_head(
+      "GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: WebSocket\r\nUpgrade: h2c\r\n"
+      "Connection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
+      {"10.0.0.7", {}, true, "backends", {}});
+  EXPECT_THAT(h.values("upgrade"), ElementsAre("websocket"));
+  EXPECT_THAT(h.values("connection"), ElementsAre("upgrade"));
+  EXPECT_FALSE(h.has("http2-settings"));
+}
+
 TEST(BuildUpstreamRequest, WebSocketUpgradeKeepsUpgrade) {
   const Head h = upstream_head(
       "GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n"
