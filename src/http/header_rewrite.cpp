@@ -138,6 +138,19 @@ class KeptFields {
   uint32_t run_length_ = 0;
 };
 
+// Whether `name` is `field` as a CGI-style backend reads it: case aside, '_' and '-' alike. PHP,
+// WSGI and Rack make "X_Real_IP" and "X-Real-IP" the one variable HTTP_X_REAL_IP, so a client
+// could send one of the fields the proxy sets under the other spelling (nginx drops every field
+// with an underscore for this reason; only these are dropped here).
+bool same_for_cgi(std::string_view name, std::string_view field) {
+  if (name.size() != field.size()) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i] == '_' ? '-' : ascii_lower(name[i]);
+    if (c != field[i]) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 void build_upstream_request(const MessageParser& request, const RequestRewrite& rewrite,
@@ -156,9 +169,10 @@ void build_upstream_request(const MessageParser& request, const RequestRewrite& 
     if (is_hop_by_hop(name) || named.contains(name)) continue;
     if (!rewrite.host.empty() && iequals(name, "host")) continue;
     // The proxy answers "Expect: 100-continue" itself, so the upstream never sends a second 100.
-    // X-Forwarded-For is written once, below, as the joined list plus this client.
-    if (iequals(name, "expect") || iequals(name, "x-real-ip") ||
-        iequals(name, "x-forwarded-proto") || iequals(name, "x-forwarded-for")) {
+    // X-Forwarded-For is written once, below, as the joined list plus this client; its other
+    // spellings are dropped with those of the fields the proxy sets.
+    if (iequals(name, "expect") || same_for_cgi(name, "x-real-ip") ||
+        same_for_cgi(name, "x-forwarded-proto") || same_for_cgi(name, "x-forwarded-for")) {
       continue;
     }
     kept.keep(i);

@@ -86,6 +86,13 @@ void check_rewrite(const MessageParser& request, uint8_t options) {
       continue;
     }
     for (std::string_view token : named) check(!iequals(field.name, token));
+    // No other spelling of the fields the proxy sets ("X_Real_IP") gets through.
+    std::string dashed(field.name);
+    std::replace(dashed.begin(), dashed.end(), '_', '-');
+    if (dashed != field.name) {
+      check(!iequals(dashed, "x-forwarded-for") && !iequals(dashed, "x-real-ip") &&
+            !iequals(dashed, "x-forwarded-proto"));
+    }
   }
 
   // The written head frames the body exactly as the client's did: the proxy forwards the body

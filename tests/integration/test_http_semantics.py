@@ -281,6 +281,20 @@ def test_client_supplied_real_ip_and_proto_are_replaced(echo_proxy):
     assert forwarded(info, "X-Forwarded-Proto") == ["http"]
 
 
+def test_other_spellings_of_the_forwarding_headers_are_dropped(echo_proxy):
+    """PHP, WSGI and Rack read X_Real_IP as X-Real-IP (both are HTTP_X_REAL_IP): a client must not
+    get one of the proxy's own fields past it under the other spelling. Other fields with
+    underscores pass."""
+    be, sb = echo_proxy
+    info = request(sb.port, headers=[("X_Real_IP", "6.6.6.6"), ("x-forwarded_for", "6.6.6.6"),
+                                     ("X_FORWARDED_PROTO", "https"), ("X_Tenant", "t1")]).json()
+    names = [k for k, _ in info["headers"]]
+    assert not [n for n in names if "_" in n and n.lower() != "x_tenant"], names
+    assert forwarded(info, "X_Tenant") == ["t1"]
+    assert forwarded(info, "X-Real-IP") == ["127.0.0.1"]
+    assert forwarded(info, "X-Forwarded-For") == ["127.0.0.1"]
+
+
 def test_forwarding_headers_with_nginx(nginx_backends, switchboard):
     nb = nginx_backends(1)
     sb = proxy_for(switchboard, nb.addrs)

@@ -335,6 +335,19 @@ TEST(BuildUpstreamRequest, AbsoluteFormBecomesOriginForm) {
             "DELETE / HTTP/1.1");
 }
 
+TEST(BuildUpstreamRequest, UnderscoreSpellingsOfTheProxysFieldsAreDropped) {
+  const Head h = upstream_head(
+      "GET / HTTP/1.1\r\nHost: h\r\nX_Real_IP: 6.6.6.6\r\nx-forwarded_for: 6.6.6.6\r\n"
+      "X_FORWARDED_PROTO: https\r\nX_Tenant: t1\r\nX-Real-IPv6: 1\r\n\r\n",
+      kFromClient);
+  EXPECT_THAT(h.values("x_tenant"), ElementsAre("t1"));
+  EXPECT_THAT(h.values("x-real-ipv6"), ElementsAre("1"));
+  EXPECT_FALSE(h.has("x_real_ip"));
+  EXPECT_FALSE(h.has("x-forwarded_for"));
+  EXPECT_FALSE(h.has("x_forwarded_proto"));
+  EXPECT_THAT(h.values("x-forwarded-for"), ElementsAre("10.0.0.7"));
+}
+
 TEST(BuildUpstreamRequest, HostOverrideReplacesTheClientsHost) {
   // An absolute-form target's authority is the request's host (RFC 9112 3.2.2).
   const Head h = upstream_head(
