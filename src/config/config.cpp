@@ -839,9 +839,11 @@ void check_one_of(const std::string& key, const std::string& value, const Names&
 void check_path(const std::string& key, const std::string& path) {
   if (path.empty() || path[0] != '/') fail(key, "must start with '/', got " + quoted(path));
   std::string normal;
-  switch (http::normalize_path(path, normal)) {
-    case http::PathCheck::kInvalid:
-      fail(key, "malformed percent-encoding in " + quoted(path));
+  const http::PathCheck check = http::normalize_path(path, normal);
+  switch (check) {
+    case http::PathCheck::kMalformed:
+    case http::PathCheck::kAmbiguous:
+      fail(key, std::string(http::path_problem(check)) + ": " + quoted(path));
     case http::PathCheck::kNormalized:
       if (normal != path) {
         fail(key, quoted(path) + " is not in normal form, which requests are matched in; write " +

@@ -341,6 +341,11 @@ int MessageParser::complete_head() {
     if (hosts == 1 && !valid_host(host)) return fail(400, "invalid Host header");
     // An absolute-form target's authority replaces the Host field (RFC 9112 3.2.2), so it is
     // held to the same form; an empty one or one with userinfo is refused (RFC 9110 4.2.1, 4.2.4).
+    // RFC 9112 3.2: a request-target has no fragment. Servers that take '#' for its start see
+    // another path than a router that does not ("/public#/../admin"); HAProxy refuses it too.
+    if (target().find('#') != std::string_view::npos) {
+      return fail(400, "fragment in the request-target");
+    }
     if (is_absolute_form(target())) {
       const std::string_view authority = target_authority(target());
       if (authority.empty() || !valid_host(authority)) {

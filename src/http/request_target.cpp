@@ -43,10 +43,17 @@ char upper(char c) {
   return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
 }
 
-// A "." or ".." segment starts at path[i] (just after a '/').
+// A "." or ".." segment, with or without parameters (";..."), starts at path[i] (just after a
+// '/').
 bool dot_segment_at(std::string_view path, size_t i) {
-  const auto ends_at = [&path](size_t j) { return j == path.size() || path[j] == '/'; };
+  const auto ends_at = [&path](size_t j) {
+    return j == path.size() || path[j] == '/' || path[j] == ';';
+  };
   return path[i] == '.' && (ends_at(i + 1) || (path[i + 1] == '.' && ends_at(i + 2)));
+}
+
+bool is_dot_segment(std::string_view segment) {
+  return segment == "." || segment == "..";
 }
 
 // Appends one segment with its escapes normalized; false for a malformed escape.
@@ -141,10 +148,12 @@ PathCheck normalize_path(std::string_view path, std::string& out) {
   if (path.empty() || path.front() != '/') return PathCheck::kUnchanged;
   bool needed = false;
   for (size_t i = 0; i < path.size() && !needed; ++i) {
-    needed =
-        path[i] == '%' || (path[i] == '/' && i + 1 < path.size() && dot_segment_at(path, i + 1));
+    needed = path[i] == '%' || path[i] == '\\' ||
+             (path[i] == '/' && i + 1 < path.size() && dot_segment_at(path, i + 1));
   }
   if (!needed) return PathCheck::kUnchanged;
+  // Windows servers and WHATWG URL parsers (Node's among them) read a backslash as a slash.
+  if (path.find('\\') != std::string_view::npos) return PathCheck::kAmbiguous;
 
   // One segment at a time: each is appended with its escapes normalized, so an escaped dot is
   // a dot by the time the segment is judged, and then dropped if it is "." or "..".
@@ -155,10 +164,15 @@ PathCheck normalize_path(std::string_view path, std::string& out) {
     if (next == std::string_view::npos) next = path.size();
     const size_t mark = out.size();
     out.push_back('/');
-    if (!append_segment(path.substr(i + 1, next - i - 1), out)) return PathCheck::kInvalid;
+    if (!append_segment(path.substr(i + 1, next - i - 1), out)) return PathCheck::kMalformed;
     const std::string_view segment(out.data() + mark + 1, out.size() - mark - 1);
     const bool last = next == path.size();
-    if (segment == "." || segment == "..") {
+    // RFC 3986 gives ';' no meaning, but servlet containers drop a segment's ";parameters"
+    // before they resolve dot segments: "/public/..;/admin" is "/admin" to them.
+    if (!is_dot_segment(segment) && is_dot_segment(segment.substr(0, segment.find(';')))) {
+      return PathCheck::kAmbiguous;
+    }
+    if (is_dot_segment(segment)) {
       const bool up = segment.size() == 2;
       out.resize(mark);
       if (up) out.resize(out.empty() ? 0 : out.rfind('/'));
@@ -168,6 +182,17 @@ PathCheck normalize_path(std::string_view path, std::string& out) {
   }
   if (out.empty()) out.push_back('/');
   return PathCheck::kNormalized;
+}
+
+const char* path_problem(PathCheck check) {
+  switch (check) {
+    case PathCheck::kMalformed:
+      return "malformed percent-encoding in the path";
+    case PathCheck::kAmbiguous:
+      return "ambiguous path (a backslash, or a dot segment with ';' parameters)";
+    default:
+      return "";
+  }
 }
 
 }  // namespace sb::http

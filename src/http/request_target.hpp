@@ -31,7 +31,9 @@ bool valid_route_host(std::string_view name);
 enum class PathCheck {
   kUnchanged,   // already normal: use the path as it came
   kNormalized,  // `out` holds the normal form
-  kInvalid,     // a '%' not followed by two hex digits
+  kMalformed,   // a '%' not followed by two hex digits
+  kAmbiguous,   // servers disagree on what it names: a backslash, or a dot segment with
+                // parameters ("..;x", which Tomcat reads as "..")
 };
 
 // Normalizes an origin-form path (no query) as RFC 3986 6.2.2 says: percent-encoded unreserved
@@ -40,5 +42,7 @@ enum class PathCheck {
 // escaped slash ("%2F") stays escaped, so it never becomes a segment boundary. A path that needs
 // nothing costs one scan and no copy. A path that does not start with '/' ("*") is left alone.
 PathCheck normalize_path(std::string_view path, std::string& out);
+// Why a path was refused, for the 400's body.
+const char* path_problem(PathCheck check);
 
 }  // namespace sb::http

@@ -318,15 +318,17 @@ loop::Task<Session::Next> Session::handle_request() {
   // The access log keeps the target as it came.
   std::string_view forward_target = origin;
   const std::string_view received_path = http::target_path(origin);
-  switch (http::normalize_path(received_path, state_->target)) {
+  const http::PathCheck check = http::normalize_path(received_path, state_->target);
+  switch (check) {
     case http::PathCheck::kUnchanged:
       break;
     case http::PathCheck::kNormalized:
       state_->target.append(origin.substr(received_path.size()));
       forward_target = state_->target;
       break;
-    case http::PathCheck::kInvalid: {
-      const Next answered = co_await reject(400, "malformed percent-encoding in the path", true);
+    case http::PathCheck::kMalformed:
+    case http::PathCheck::kAmbiguous: {
+      const Next answered = co_await reject(400, http::path_problem(check), true);
       co_return answered;
     }
   }

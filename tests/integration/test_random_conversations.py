@@ -54,10 +54,12 @@ def make_request(rng, conv, index, methods):
     segments = ["".join(rng.choice(PATH_ESCAPES) if rng.random() < 0.05 else rng.choice(PATH_CHARS)
                         for _ in range(rng.randint(0, 10)))
                 for _ in range(rng.randint(0, 3))]
-    segments = [s if s not in (".", "..") else s + "x" for s in segments]  # no dot segments
+    # No dot segments, with or without ";parameters" (those are normalized or refused).
+    segments = [s if s.split(";")[0] not in (".", "..") else "x" + s for s in segments]
     target = f"/c{conv}/r{index}/" + "/".join(segments)
     if rng.random() < 0.4:
-        target += "?" + "&".join(f"x{token(rng, 1, 5)}={token(rng, 0, 8)}" for _ in range(rng.randint(1, 3)))
+        query = "&".join(f"x{token(rng, 1, 5)}={token(rng, 0, 8)}" for _ in range(rng.randint(1, 3)))
+        target += "?" + query.replace("#", "%23")  # a raw '#' would start a fragment: a 400
     fields = [("Host", f"h{rng.randint(0, 99)}.test")]
     end_to_end = random_fields(rng, fields, avoid=PROXY_FIELDS)
     framing, body, payload = "none", b"", b""

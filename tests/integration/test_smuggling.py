@@ -101,6 +101,12 @@ CASES = [
     ("http10-transfer-encoding", req("POST / HTTP/1.0", "Host: t", "Transfer-Encoding: chunked",
                                      body=b"0\r\n\r\n"), 400),
     ("http2-request-line", req("GET / HTTP/2.0", "Host: t"), 505),
+    # Paths that servers read differently: a fragment (RFC 9112 has none in a request-target), a
+    # backslash (a slash to Windows and WHATWG parsers), a dot segment with parameters (".." to
+    # servlet containers).
+    ("fragment-in-target", req("GET /public#/../admin HTTP/1.1", "Host: t"), 400),
+    ("backslash-in-path", req("GET /public\\..\\admin HTTP/1.1", "Host: t"), 400),
+    ("dot-segment-with-parameters", req("GET /public/..;/admin HTTP/1.1", "Host: t"), 400),
     # A '%' that is not an escape makes the path unreadable to a normalizing server.
     ("malformed-escape-in-path", req("GET /a%zz/b HTTP/1.1", "Host: t"), 400),
     ("truncated-escape-in-path", req("GET /100% HTTP/1.1", "Host: t"), 400),

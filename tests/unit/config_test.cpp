@@ -437,7 +437,7 @@ const ErrorCase kErrorCases[] = {
      "write '/api/%2F'"},
     {"RoutePrefixWithMalformedEscape",
      with_service("routes: [{ path_prefix: /100%, service: web }]\n"), "routes[0].path_prefix",
-     "malformed percent-encoding in '/100%'"},
+     "malformed percent-encoding in the path: '/100%'"},
     {"RouteHostWithSlash", with_service("routes: [{ host: a/b, service: web }]\n"),
      "routes[0].host", "invalid host 'a/b'"},
     {"RouteHostWithSpace", with_service("routes: [{ host: \"a b\", service: web }]\n"),

@@ -596,7 +596,9 @@ INSTANTIATE_TEST_SUITE_P(
         RejectCase{"HostInHttp10Checked", "GET / HTTP/1.0\r\nHost: a\\b\r\n\r\n"},
         RejectCase{"AbsoluteFormWithUserinfo",
                    "GET http://u@a.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n"},
-        RejectCase{"AbsoluteFormWithEmptyHost", "GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n"}),
+        RejectCase{"AbsoluteFormWithEmptyHost", "GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n"},
+        RejectCase{"FragmentInTarget", "GET /public#/../admin HTTP/1.1\r\nHost: h\r\n\r\n"},
+        RejectCase{"FragmentAfterQuery", "GET /a?b#c HTTP/1.1\r\nHost: h\r\n\r\n"}),
     [](const testing::TestParamInfo<RejectCase>& param_info) { return param_info.param.name; });
 
 TEST(MessageParserRequest, Http20OnAnHttp1RequestLineIs505) {

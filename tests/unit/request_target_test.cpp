@@ -137,8 +137,22 @@ TEST(NormalizePath, DecodesUnreservedAndUppercasesTheRest) {
 TEST(NormalizePath, RefusesMalformedEscapes) {
   for (const std::string_view path : {"/100%", "/a%2", "/a%zz", "/a%g0/b", "/%/a", "/a%2/b"}) {
     std::string out;
-    EXPECT_EQ(http::normalize_path(path, out), PathCheck::kInvalid) << path;
+    EXPECT_EQ(http::normalize_path(path, out), PathCheck::kMalformed) << path;
   }
+}
+
+TEST(NormalizePath, RefusesPathsServersReadDifferently) {
+  for (const std::string_view path :
+       {"/a\\..\\admin", "/a\\b", "/public/..;/admin", "/public/..;x=1/admin", "/.;/admin",
+        "/public/%2e%2e;/admin", "/a/..;"}) {
+    std::string out;
+    EXPECT_EQ(http::normalize_path(path, out), PathCheck::kAmbiguous) << path;
+  }
+  // Parameters on other segments are just data (jsessionid and the like).
+  EXPECT_EQ(normalized("/a;jsessionid=1/b"),
+            std::make_pair(PathCheck::kUnchanged, std::string("/a;jsessionid=1/b")));
+  EXPECT_EQ(normalized("/a;x/../b;y"), std::make_pair(PathCheck::kNormalized, std::string("/b;y")));
+  EXPECT_EQ(normalized("/...;/x"), std::make_pair(PathCheck::kUnchanged, std::string("/...;/x")));
 }
 
 TEST(NormalizePath, NormalFormIsAFixedPoint) {
