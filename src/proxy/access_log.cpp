@@ -43,6 +43,18 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
+// The text format's escaping of a client's string, as nginx's default: '"' and '\\' as \xHH, so
+// a quote in a path cannot end the quoted field early and make the line mean something else.
+void append_text_escaped(std::string& out, std::string_view s) {
+  for (const char c : s) {
+    if (c == '"' || c == '\\') {
+      fmt::format_to(std::back_inserter(out), "\\x{:02X}", static_cast<unsigned char>(c));
+    } else {
+      out.push_back(c);
+    }
+  }
+}
+
 void append_ms(std::string& out, int64_t us) {
   if (us < 0) {
     out.append("null");
@@ -142,10 +154,11 @@ void AccessLog::format(const AccessRecord& r, std::string& line) const {
   const auto time = std::chrono::system_clock::time_point(std::chrono::milliseconds(r.unix_ms));
   const std::string_view path(r.path.data(), r.path_length);
   if (!json_) {
-    fmt::format_to(std::back_inserter(line),
-                   "{:%Y-%m-%dT%H:%M:%S}Z {} \"{} {}\" {} {} {} {} {:.3f}ms {}\n", time,
-                   r.client.data(), r.method.data(), path, r.status, r.bytes_in, r.bytes_out,
-                   r.upstream[0] != '\0' ? r.upstream.data() : "-",
+    fmt::format_to(std::back_inserter(line), "{:%Y-%m-%dT%H:%M:%S}Z {} \"{} ", time,
+                   r.client.data(), r.method.data());
+    append_text_escaped(line, path);
+    fmt::format_to(std::back_inserter(line), "\" {} {} {} {} {:.3f}ms {}\n", r.status, r.bytes_in,
+                   r.bytes_out, r.upstream[0] != '\0' ? r.upstream.data() : "-",
                    static_cast<double>(r.request_us) / 1000.0, r.attempts);
     return;
   }

@@ -2,6 +2,7 @@
 `--access-log off` / `access_log: off` writes nothing."""
 
 import json
+import re
 
 from harness import make_config, proxy_for, service, wait_until
 from rawhttp import RawConn, request
@@ -107,3 +108,40 @@ def test_access_log_records_proxy_errors(refusing_port, switchboard):
     (entry,) = sb.access_log()
     assert (entry["method"], entry["path"], entry["status"]) == ("GET", "/nowhere", 502)
     assert entry["attempts"] >= 1
+
+
+QUOTED_TARGET = '/q?a="b"&c=\\d'
+
+
+def file_lines(path, count):
+    def lines():
+        got = path.read_text().splitlines() if path.exists() else []
+        return got if len(got) >= count else None
+    return wait_until(lines, 5, message="access log file lines")
+
+
+def test_text_format_escapes_quotes_in_the_path(nginx_backends, switchboard, tmp_path):
+    """One line per request, as nginx's combined-like text; a '"' or '\\' from the client is
+    written as \\xHH (nginx's default escaping), so the quoted request cannot end early."""
+    nb = nginx_backends(1)
+    path = tmp_path / "access.log"
+    sb = proxy_for(switchboard, nb.addrs, access_log={"format": "text", "path": str(path)})
+    assert request(sb.port, path=QUOTED_TARGET).status == 200
+    assert request(sb.port, method="POST", path="/p", body=b"x" * 10).status == 200
+    first, second = file_lines(path, 2)
+    pattern = (r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ 127\.0\.0\.1 "(\S+) (\S+)" (\d{3}) (\d+) (\d+) '
+               r'(\S+) [\d.]+ms (\d+)$')
+    m = re.match(pattern, first)
+    assert m, first
+    assert m.group(1, 2, 3, 6, 7) == ("GET", "/q?a=\\x22b\\x22&c=\\x5Cd", "200", nb.addrs[0], "1")
+    m = re.match(pattern, second)
+    assert m and m.group(1, 2, 3) == ("POST", "/p", "200") and int(m.group(4)) >= 10, second
+
+
+def test_json_format_keeps_the_path_exactly(nginx_backends, switchboard, tmp_path):
+    nb = nginx_backends(1)
+    path = tmp_path / "access.jsonl"
+    sb = proxy_for(switchboard, nb.addrs, args=["--access-log", str(path)])
+    assert request(sb.port, path=QUOTED_TARGET).status == 200
+    (line,) = file_lines(path, 1)
+    assert json.loads(line)["path"] == QUOTED_TARGET
