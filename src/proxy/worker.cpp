@@ -17,6 +17,8 @@ constexpr std::chrono::milliseconds kSweepPeriod{100};
 constexpr std::chrono::seconds kHousekeepingPeriod{1};
 // After a failed accept (out of descriptors or memory) the connection stays in the backlog.
 constexpr std::chrono::milliseconds kAcceptPause{50};
+// While accepts keep failing, one warning per this period says how many failed, not one per try.
+constexpr std::chrono::seconds kAcceptWarningPeriod{5};
 }  // namespace
 
 Worker::Worker(unsigned index, Server& server, const SnapshotPublisher<Snapshot>& snapshots,
@@ -125,6 +127,8 @@ loop::Task<void> Worker::housekeeping() {
 
 loop::Task<void> Worker::accept_loop(bool balance_exactly) {
   loop::Timer pause(*loop_);
+  uint64_t failed = 0;  // accepts failed since the last warning
+  std::chrono::steady_clock::time_point warned{};
   for (;;) {
     const int fd = co_await listener_.accept();
     if (fd < 0) {
@@ -132,7 +136,16 @@ loop::Task<void> Worker::accept_loop(bool balance_exactly) {
         accepting_.store(false, std::memory_order_release);
         co_return;
       }
-      spdlog::warn("accept failed: {}", std::strerror(-fd));
+      ++failed;
+      const auto now = std::chrono::steady_clock::now();
+      if (now - warned >= kAcceptWarningPeriod) {
+        spdlog::warn(
+            "accept failed: {} ({} time(s) since the last warning; new connections wait "
+            "in the backlog, retried every {} ms)",
+            std::strerror(-fd), failed, kAcceptPause.count());
+        failed = 0;
+        warned = now;
+      }
       co_await pause.wait_for(kAcceptPause);
       continue;
     }

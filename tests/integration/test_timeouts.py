@@ -4,6 +4,7 @@ keepalive_idle between requests), while everyone else is served normally."""
 
 import select
 import socket
+import subprocess
 import time
 
 import pytest
@@ -163,4 +164,29 @@ def test_slowloris_ties_up_nothing_but_its_own_sockets(echo_backend, switchboard
         assert be.head_count() == 40
     finally:
         for s in stalled:
+            s.close()
+
+
+def test_out_of_descriptors_leaves_clients_waiting_then_serves_them(nginx_backends, switchboard):
+    """More clients than descriptors: the accepts that fail leave their connections in the
+    backlog, the worker stays up and says why, and once descriptors free up the clients that
+    waited are served."""
+    nb = nginx_backends(1)
+    sb = proxy_for(switchboard, nb.addrs)
+    subprocess.run(["prlimit", f"--pid={sb.pid}", "--nofile=128:128"], check=True)
+    clients = [socket.create_connection(("127.0.0.1", sb.port), timeout=5) for _ in range(200)]
+    try:
+        wait_until(lambda: "accept failed: Too many open files" in sb.stderr(), 5,
+                   message="the accept failure warning")
+        for s in clients[:100]:
+            s.close()
+        # The last connections waited in the backlog; they are accepted and served now.
+        for s in clients[-10:]:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            reply = s.recv(4096)
+            assert reply.startswith(b"HTTP/1.1 200"), reply[:80]
+        assert sb.alive()
+        assert request(sb.port).status == 200
+    finally:
+        for s in clients:
             s.close()
