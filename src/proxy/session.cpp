@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "balance/ewma.hpp"
@@ -496,8 +497,9 @@ loop::Task<Session::Next> Session::proxy(size_t service_index, std::string_view 
       if (reused) {
         upstream_ = std::move(pooled);
       } else {
-        const bool connected = co_await connect_upstream(*instance_);
-        if (!connected) {
+        const Connect connected = co_await connect_upstream(*instance_);
+        if (connected == Connect::kNoSocket) co_return co_await answer_no_socket();
+        if (connected == Connect::kFailed) {
           // The request reached no upstream, so even a POST may go to the next instance
           // (nginx's proxy_next_upstream error timeout).
           const bool timed_out = deadline_.expired();
@@ -530,8 +532,9 @@ loop::Task<Session::Next> Session::proxy(size_t service_index, std::string_view 
       close_upstream();
       reused = false;
       if (worker_.access_log().enabled()) ++state_->log.attempts;
-      const bool connected = co_await connect_upstream(*instance_);
-      if (!connected) {
+      const Connect connected = co_await connect_upstream(*instance_);
+      if (connected == Connect::kNoSocket) co_return co_await answer_no_socket();
+      if (connected == Connect::kFailed) {
         const bool timed_out = deadline_.expired();
         instance_->counters(worker_.index()).failures.add();
         note_failure(timed_out);
@@ -1017,11 +1020,12 @@ loop::Task<void> Session::tunnel() {
   }
 }
 
-loop::Task<bool> Session::connect_upstream(upstream::Instance& instance) {
+loop::Task<Session::Connect> Session::connect_upstream(upstream::Instance& instance) {
   upstream_ = loop::Socket::open(worker_.loop(), instance.endpoint());
   if (!upstream_->is_open()) {
+    no_socket_error_ = errno;
     upstream_.reset();
-    co_return false;
+    co_return Connect::kNoSocket;
   }
   instance.counters(worker_.index()).connections.add();  // close_upstream() takes it off
   deadline_.arm(try_limit(worker_.snapshot().timeouts.upstream_connect));
@@ -1029,12 +1033,19 @@ loop::Task<bool> Session::connect_upstream(upstream::Instance& instance) {
   const int connected = co_await upstream_->connect(instance.endpoint());
   if (connected < 0) {
     close_upstream();
-    co_return false;
+    co_return Connect::kFailed;
   }
   upstream_->set_no_delay();
   if (worker_.access_log().enabled())
     state_->log.connect_us = micros_between(start, worker_.loop().now());
-  co_return true;
+  co_return Connect::kConnected;
+}
+
+loop::Task<Session::Next> Session::answer_no_socket() {
+  const std::string detail =
+      fmt::format("no socket for the upstream connection: {}", std::strerror(no_socket_error_));
+  const Next answered = co_await reject(500, detail, !state_->request.message_complete());
+  co_return answered;
 }
 
 void Session::close_upstream() {

@@ -81,7 +81,13 @@ class Session {
   loop::Task<Next> respond_local(int status, std::string_view content_type, std::string_view body,
                                  bool close);
   loop::Task<Next> reject(int status, std::string_view detail, bool close);
-  loop::Task<bool> connect_upstream(upstream::Instance& instance);
+  // How a connection attempt ended. kNoSocket: this process is out of descriptors (or memory)
+  // for a socket, which is no instance's fault.
+  enum class Connect { kConnected, kFailed, kNoSocket };
+  loop::Task<Connect> connect_upstream(upstream::Instance& instance);
+  // The answer when no socket could be made for the upstream: a 500, as nginx's, with no
+  // instance counted as failed (health would otherwise take healthy instances out).
+  loop::Task<Next> answer_no_socket();
   void close_upstream();
   void set_phase(Phase phase);
   void finish_log(int status);
@@ -141,6 +147,7 @@ class Session {
   bool body_streamed_ = false;      // part of the body left the buffer: it cannot be sent again
   bool interim_relayed_ = false;    // the client saw a 1xx of this attempt
   std::string_view queue_refusal_;  // why the max_conns queue turned the request away
+  int no_socket_error_ = 0;         // errno of the socket() that failed (Connect::kNoSocket)
 };
 
 }  // namespace sb::proxy
