@@ -118,6 +118,39 @@ def test_slow_body_that_keeps_moving_is_not_cut(fast_proxy):
         assert r.status == 200 and r.json()["body_len"] == 6
 
 
+def test_client_that_stops_reading_a_response_is_cut_after_client_body(fast_proxy):
+    """As nginx's send_timeout: a client that reads nothing of a 50 MB response is disconnected
+    once client_body passes without progress, and the upstream connection, whose response was
+    cut short, is closed rather than pooled."""
+    be, sb = fast_proxy
+    s = socket.create_connection(("127.0.0.1", sb.port), timeout=5)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+    try:
+        s.sendall(b"GET /?size=50000000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert s.recv(12) == b"HTTP/1.1 200"
+        # Read nothing more. The upstream connection is closed, not pooled, once the proxy gives
+        # up on the stalled client.
+        def upstream_connections():
+            return lb_status(sb.port)["services"][0]["instances"][0]["connections"]
+
+        wait_until(lambda: upstream_connections() == {"open": 0, "idle": 0}, 10,
+                   message="the stalled client cut and its upstream connection closed")
+        s.settimeout(5)
+        received = 12
+        while True:  # what the socket buffers held, then the end
+            try:
+                data = s.recv(1 << 20)
+            except ConnectionResetError:
+                break
+            if not data:
+                break
+            received += len(data)
+        assert received < 50_000_000
+    finally:
+        s.close()
+    assert request(sb.port).status == 200
+
+
 def test_slowloris_ties_up_nothing_but_its_own_sockets(echo_backend, switchboard):
     be = echo_backend()
     sb = proxy_for(switchboard, [be.addr], timeouts={"client_header": "2s", "keepalive_idle": "10s"})
