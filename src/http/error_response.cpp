@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "http/http_date.hpp"
+
 namespace sb::http {
 
 std::string_view reason_phrase(int status) {
@@ -48,9 +50,10 @@ void build_error_response(int status, std::string_view detail, bool close, bool 
   const size_t body_length = 3 + 1 + reason.size() + (detail.empty() ? 0 : 2 + detail.size()) + 1;
   out.clear();
   fmt::format_to(std::back_inserter(out),
-                 "HTTP/1.1 {} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n"
+                 "HTTP/1.1 {} {}\r\nDate: {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n"
                  "Cache-Control: no-store\r\n{}\r\n",
-                 status, reason, body_length, close ? "Connection: close\r\n" : "");
+                 status, reason, http_date_now(), body_length,
+                 close ? "Connection: close\r\n" : "");
   if (head_request) return;
   fmt::format_to(std::back_inserter(out), "{} {}{}{}\n", status, reason, detail.empty() ? "" : ": ",
                  detail);

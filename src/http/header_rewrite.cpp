@@ -3,6 +3,7 @@
 #include <array>
 #include <charconv>
 
+#include "http/http_date.hpp"
 #include "http/request_target.hpp"
 
 namespace sb::http {
@@ -216,8 +217,10 @@ void build_client_response(const MessageParser& response, const ResponseRewrite&
 
   const ConnectionTokens named(response);
   KeptFields kept(response, out);
+  bool has_date = false;
   for (uint32_t i = 0; i < response.header_count(); ++i) {
     const std::string_view name = response.header_name(i);
+    has_date = has_date || (name.size() == 4 && iequals(name, "date"));
     if (rewrite.upgrade && iequals(name, "upgrade")) {
       kept.keep(i);
       continue;
@@ -227,6 +230,8 @@ void build_client_response(const MessageParser& response, const ResponseRewrite&
     kept.keep(i);
   }
   kept.flush();
+  // RFC 9110 6.6.1: a final response forwarded without a Date gets the time it was received.
+  if (!has_date && response.status_code() >= 200) append_field(out, "Date", http_date_now());
   if (rewrite.upgrade) {
     append_field(out, "Connection", "upgrade");
   } else if (rewrite.close) {

@@ -13,6 +13,7 @@
 #include "health/eligibility.hpp"
 #include "http/error_response.hpp"
 #include "http/header_rewrite.hpp"
+#include "http/http_date.hpp"
 #include "http/request_target.hpp"
 #include "loop/stream.hpp"
 #include "proxy/balance_key.hpp"
@@ -1060,10 +1061,10 @@ loop::Task<Session::Next> Session::respond_local(int status, std::string_view co
   close = close || worker_.draining();  // the connection ends after this answer: say so
   state_->head.clear();
   fmt::format_to(std::back_inserter(state_->head),
-                 "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n"
+                 "HTTP/1.1 {} {}\r\nDate: {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n"
                  "Cache-Control: no-store\r\n{}\r\n",
-                 status, http::reason_phrase(status), content_type, body.size(),
-                 close || !client_keep_alive_ ? "Connection: close\r\n" : "");
+                 status, http::reason_phrase(status), http::http_date_now(), content_type,
+                 body.size(), close || !client_keep_alive_ ? "Connection: close\r\n" : "");
   if (!head_request_) state_->head.append(body);
   count_local_response(status);
   ErrorCode ec;

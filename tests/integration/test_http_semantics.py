@@ -3,6 +3,7 @@ request and response body framing, hop-by-hop headers, forwarding headers, bodil
 interim responses and Expect: 100-continue, and close-delimited responses."""
 
 import hashlib
+import re
 import socket
 import time
 
@@ -305,6 +306,24 @@ def test_forwarding_headers_with_nginx(nginx_backends, switchboard):
     assert fields["proto"] == "http"
     assert fields["real"] == "127.0.0.1"
     assert fields["uri"] == "/headers"
+
+
+IMF_FIXDATE = re.compile(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+                         r"\d{4} \d\d:\d\d:\d\d GMT")
+
+
+def test_every_response_carries_one_date(echo_proxy, nginx_backends, switchboard):
+    """RFC 9110 6.6.1: the proxy dates what it answers itself, and a response forwarded without a
+    Date (the echo backend sends none); one that has a Date (nginx's) keeps that one."""
+    be, sb = echo_proxy
+    for r in (request(sb.port, path="/"), request(sb.port, path="/lb-health"),
+              request(sb.port, path="/lb-status"), request(sb.port, path="/?mode=garbage")):
+        dates = r.header_all("Date")
+        assert len(dates) == 1 and IMF_FIXDATE.fullmatch(dates[0]), (r.status, dates)
+    nb = nginx_backends(1)
+    via_nginx = proxy_for(switchboard, nb.addrs)
+    r = request(via_nginx.port, path="/")
+    assert len(r.header_all("Date")) == 1 and IMF_FIXDATE.fullmatch(r.header("Date")), r.headers
 
 
 # -- bodiless responses ----------------------------------------------------------------------

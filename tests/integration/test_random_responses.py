@@ -13,6 +13,7 @@ Each exchange sends GET /v/<n> or GET /m/<n>. The upstream answers with a random
 from __future__ import annotations
 
 import random
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -89,12 +90,19 @@ def proxy(module_factories):
     upstream.stop()
 
 
+IMF_FIXDATE = re.compile(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+                         r"\d{4} \d\d:\d\d:\d\d GMT")
+
+
 def check_valid(resp, expected, what, method="GET", version="HTTP/1.1"):
     assert resp.status == expected.status, (what, resp)
     # HTTP/1.0 has no 1xx: a proxy must not send one to an HTTP/1.0 client (RFC 9110 15.2).
     interim = 0 if version == "HTTP/1.0" else expected.interim
     assert [r.status for r in resp.interim] == [103] * interim, (what, resp.interim)
     got = [(k, v) for k, v in resp.headers if k.lower() not in ("content-length", "transfer-encoding", "connection")]
+    # RFC 9110 6.6.1: the proxy dates a response that came without a Date, after its fields.
+    assert got and got[-1][0] == "Date" and IMF_FIXDATE.fullmatch(got[-1][1]), (what, got[-1:])
+    got = got[:-1]
     assert got == expected.end_to_end, f"{what}: fields\n{got}\nwanted\n{expected.end_to_end}"
     body = b"" if method == "HEAD" else expected.body
     assert resp.body == body, (what, len(resp.body), len(body))

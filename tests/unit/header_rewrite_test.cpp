@@ -15,6 +15,7 @@
 
 #include "config/config.hpp"
 #include "http/error_response.hpp"
+#include "http/http_date.hpp"
 #include "http/message_parser.hpp"
 #include "proxy/snapshot_builder.hpp"
 
@@ -547,6 +548,41 @@ TEST(ErrorResponse, ParsesAsAResponse) {
   EXPECT_EQ(parsed.parser().status_code(), 503);
   EXPECT_EQ(parsed.parser().reason(), "Service Unavailable");
   EXPECT_EQ(parsed.parser().head_length() + parsed.parser().content_length(), out.size());
+}
+
+// A Date value as RFC 9110 5.6.7 spells it (the second it names is the test's own business).
+testing::Matcher<std::string> ImfFixdate() {
+  return testing::MatchesRegex(
+      "(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+      "[0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT");
+}
+
+TEST(HttpDate, ImfFixdate) {
+  char text[30];
+  http::format_http_date(784111777, text);  // RFC 9110 5.6.7's example
+  EXPECT_STREQ(text, "Sun, 06 Nov 1994 08:49:37 GMT");
+  http::format_http_date(0, text);
+  EXPECT_STREQ(text, "Thu, 01 Jan 1970 00:00:00 GMT");
+  EXPECT_THAT(std::string(http::http_date_now()), ImfFixdate());
+}
+
+TEST(ErrorResponse, CarriesADate) {
+  std::string out;
+  http::build_error_response(502, "why", false, false, out);
+  EXPECT_THAT(split_head(split_response(out).first).values("date"), ElementsAre(ImfFixdate()));
+}
+
+TEST(BuildClientResponse, DatesAFinalResponseThatCameWithoutOne) {
+  EXPECT_THAT(client_head("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", {}).values("date"),
+              ElementsAre(ImfFixdate()));
+  // One that has a Date keeps its own, once.
+  EXPECT_THAT(client_head("HTTP/1.1 200 OK\r\ndate: Sun, 06 Nov 1994 08:49:37 GMT\r\n"
+                          "Content-Length: 0\r\n\r\n",
+                          {})
+                  .values("date"),
+              ElementsAre("Sun, 06 Nov 1994 08:49:37 GMT"));
+  // An interim response is not dated.
+  EXPECT_FALSE(client_head("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", {}).has("date"));
 }
 
 TEST(ReasonPhrase, KnownAndUnknown) {
