@@ -165,10 +165,14 @@ void build_upstream_request(const MessageParser& request, const RequestRewrite& 
 
   const ConnectionTokens named(request);
   KeptFields kept(request, out);
+  bool has_host = false;  // HTTP/1.1 requires one; an HTTP/1.0 client may have sent none
   for (uint32_t i = 0; i < request.header_count(); ++i) {
     const std::string_view name = request.header_name(i);
+    if (name.size() == 4 && iequals(name, "host")) {
+      has_host = true;
+      if (!rewrite.host.empty()) continue;  // replaced below
+    }
     if (is_hop_by_hop(name) || named.contains(name)) continue;
-    if (!rewrite.host.empty() && iequals(name, "host")) continue;
     // The proxy answers "Expect: 100-continue" itself, so the upstream never sends a second 100.
     // X-Forwarded-For is written once, below, as the joined list plus this client; its other
     // spellings are dropped with those of the fields the proxy sets.
@@ -179,11 +183,7 @@ void build_upstream_request(const MessageParser& request, const RequestRewrite& 
     kept.keep(i);
   }
   kept.flush();
-  // HTTP/1.1 requires Host; an HTTP/1.0 client may have sent none (nginx sends its upstream name).
-  bool has_host = false;
-  for (uint32_t i = 0; i < request.header_count() && !has_host; ++i) {
-    has_host = iequals(request.header_name(i), "host");
-  }
+  // Without a Host, the service's name goes (nginx sends its upstream name).
   if (!rewrite.host.empty()) {
     append_field(out, "Host", rewrite.host);
   } else if (!has_host && !rewrite.default_host.empty()) {

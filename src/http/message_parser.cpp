@@ -45,6 +45,8 @@ void MessageParser::begin(const char* base, const ParseLimits& limits, bool no_b
   base_ = base;
   no_body_ = no_body;
   url_ = {};
+  host_ = {};
+  host_from_target_ = false;
   status_ = {};
   header_count_ = 0;
   header_state_ = HeaderState::kNone;
@@ -331,26 +333,28 @@ int MessageParser::complete_head() {
       return fail(413, "request body too large");
     }
     uint32_t hosts = 0;
-    std::string_view host;
     for (uint32_t i = 0; i < header_count_; ++i) {
-      if (iequals(header_name(i), "host") && hosts++ == 0) host = header_value(i);
+      if (iequals(header_name(i), "host") && hosts++ == 0) host_ = headers_[i].value;
     }
     if (hosts > 1) return fail(400, "more than one Host header");
     // RFC 9112 3.2: a Host value that is not uri-host [":" port] is a 400. Readers split a
     // malformed one differently ("a.example/x", "a b", "user@a"), and the route is chosen by it.
-    if (hosts == 1 && !valid_host(host)) return fail(400, "invalid Host header");
-    // An absolute-form target's authority replaces the Host field (RFC 9112 3.2.2), so it is
-    // held to the same form; an empty one or one with userinfo is refused (RFC 9110 4.2.1, 4.2.4).
+    if (hosts == 1 && !valid_host(host())) return fail(400, "invalid Host header");
     // RFC 9112 3.2: a request-target has no fragment. Servers that take '#' for its start see
     // another path than a router that does not ("/public#/../admin"); HAProxy refuses it too.
     if (target().find('#') != std::string_view::npos) {
       return fail(400, "fragment in the request-target");
     }
+    // An absolute-form target's authority replaces the Host field (RFC 9112 3.2.2), so it is
+    // held to the same form; an empty one or one with userinfo is refused (RFC 9110 4.2.1, 4.2.4).
     if (is_absolute_form(target())) {
       const std::string_view authority = target_authority(target());
       if (authority.empty() || !valid_host(authority)) {
         return fail(400, "invalid authority in the request-target");
       }
+      host_ = {static_cast<uint32_t>(authority.data() - base_),
+               static_cast<uint32_t>(authority.size())};
+      host_from_target_ = true;
     }
     // A request without a version (HTTP/0.9) expects a bare body back, and its method and target
     // were never checked as an HTTP/1.x request's are (llhttp took "SETUP /", an RTSP method, so;

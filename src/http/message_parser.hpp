@@ -80,6 +80,12 @@ class MessageParser {
   std::string_view method_name() const;
   llhttp_method_t method() const { return static_cast<llhttp_method_t>(parser_.method); }
   std::string_view target() const { return url_.in(base_); }
+  // The host a request names, found and checked with its head: an absolute-form target's
+  // authority, which stands in for the Host field (RFC 9112 3.2.2), or else the Host field (empty
+  // without one).
+  std::string_view host() const { return host_.in(base_); }
+  // Whether host() is the target's authority, which the upstream is then sent as its Host.
+  bool host_from_target() const { return host_from_target_; }
   std::string_view reason() const { return status_.in(base_); }
   int status_code() const { return parser_.status_code; }
   int version_major() const { return parser_.http_major; }
@@ -150,6 +156,8 @@ class MessageParser {
   bool no_body_ = false;
 
   Span url_;
+  Span host_;
+  bool host_from_target_ = false;
   Span status_;
   HeaderField headers_[kMaxHeaders];
   uint32_t header_count_ = 0;

@@ -338,9 +338,8 @@ loop::Task<Session::Next> Session::handle_request() {
   if (path.empty()) path = "/";  // "http://h?q" has the path "/"
   // An absolute-form target names the host itself, in place of the Host field (RFC 9112 3.2.2):
   // the route is chosen by it, and it is the Host the upstream gets.
-  const std::string_view authority = http::target_authority(target);
-  const std::string_view host =
-      authority.empty() ? find_header(state_->request, "host") : authority;
+  const std::string_view host = state_->request.host();
+  const std::string_view host_override = state_->request.host_from_target() ? host : "";
   const config::EndpointsConfig& endpoints = snapshot.endpoints;
   if ((method == HTTP_GET || method == HTTP_HEAD) && path == endpoints.health_path) {
     const bool stopping = worker_.server().shutting_down();
@@ -373,7 +372,7 @@ loop::Task<Session::Next> Session::handle_request() {
     if (state_->target.empty() || state_->target.front() != '/') state_->target.insert(0, 1, '/');
     forward_target = state_->target;
   }
-  const Next answered = co_await proxy(route->service, forward_target, authority);
+  const Next answered = co_await proxy(route->service, forward_target, host_override);
   co_return answered;
 }
 

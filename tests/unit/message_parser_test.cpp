@@ -620,6 +620,20 @@ TEST(MessageParserRequest, EmptyHostAndAbsoluteFormAreAccepted) {
   }
 }
 
+TEST(MessageParserRequest, HostIsTheAuthorityOfAnAbsoluteTargetOrTheHostField) {
+  MessageParser p(MessageKind::kRequest);
+  ASSERT_EQ(run(p, "GET /x HTTP/1.1\r\nAccept: */*\r\nHost: b.example\r\n\r\n").status,
+            ParseStatus::kMessageComplete);
+  EXPECT_EQ(p.host(), "b.example");
+  EXPECT_FALSE(p.host_from_target());
+  ASSERT_EQ(run(p, "GET http://a.example:81/x HTTP/1.1\r\nHost: b.example\r\n\r\n").status,
+            ParseStatus::kMessageComplete);
+  EXPECT_EQ(p.host(), "a.example:81");
+  EXPECT_TRUE(p.host_from_target());
+  ASSERT_EQ(run(p, "GET / HTTP/1.0\r\n\r\n").status, ParseStatus::kMessageComplete);
+  EXPECT_EQ(p.host(), "");
+}
+
 TEST(MessageParserLimits, TargetOverRequestLineIs414) {
   ParseLimits limits;
   limits.request_line = 32;
