@@ -217,6 +217,9 @@ void build_client_response(const MessageParser& response, const ResponseRewrite&
 
   const ConnectionTokens named(response);
   KeptFields kept(response, out);
+  // A 1xx or 204 has no body, and its sender must not send Content-Length or Transfer-Encoding
+  // (RFC 9110 8.6, RFC 9112 6.1): a backend's stray one is dropped, as nginx and HAProxy do.
+  const bool no_length = response.status_code() < 200 || response.status_code() == 204;
   bool has_date = false;
   for (uint32_t i = 0; i < response.header_count(); ++i) {
     const std::string_view name = response.header_name(i);
@@ -226,7 +229,8 @@ void build_client_response(const MessageParser& response, const ResponseRewrite&
       continue;
     }
     if (is_hop_by_hop(name) || named.contains(name)) continue;
-    if (rewrite.dechunk && iequals(name, "transfer-encoding")) continue;
+    if ((rewrite.dechunk || no_length) && iequals(name, "transfer-encoding")) continue;
+    if (no_length && iequals(name, "content-length")) continue;
     kept.keep(i);
   }
   kept.flush();

@@ -782,8 +782,12 @@ loop::Task<Session::Attempt> Session::relay_response(bool resendable, bool reque
     if (status == http::ParseStatus::kError) {
       counters.failures.add();
       note_failure(false);
-      const Attempt failed = co_await fail_attempt(config::HealthConfig::kFailOnError, true, 502,
-                                                   "upstream sent a malformed response", false);
+      // Over the field-count limit is not malformed; say which, as HAProxy's 502 log does.
+      const std::string_view why = state_->response.error_status() == 431
+                                       ? "upstream response has too many header fields"
+                                       : "upstream sent a malformed response";
+      const Attempt failed =
+          co_await fail_attempt(config::HealthConfig::kFailOnError, true, 502, why, false);
       co_return failed;
     }
     parsed += state_->response.consumed();

@@ -361,6 +361,38 @@ def test_204_has_no_body(nginx_backends, echo_backend, switchboard):
         assert c.read_response().body == b"backend-0\n"
 
 
+def test_length_fields_of_a_1xx_or_204_are_not_relayed(switchboard):
+    """RFC 9110 8.6 and RFC 9112 6.1: a sender must not put Content-Length or Transfer-Encoding on
+    a 1xx or a 204. A backend's stray ones are dropped (nginx and HAProxy do the same), so a client
+    that reads them as framing is not left waiting for a body; the next answer still arrives."""
+    answers = iter([
+        b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\nContent-Length: 0\r\n\r\n"
+        b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nX-Kept: yes\r\n\r\n",
+        b"HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    ])
+
+    def answer(sock):
+        with sock:
+            for _ in heads_received(sock):
+                sock.sendall(next(answers))
+
+    lsock, addr = serve_in_threads(answer)
+    try:
+        sb = switchboard(config=make_config([service("up", [addr])]))
+        with RawConn(sb.port) as c:
+            r = c.request()
+            assert [(i.status, i.has("Content-Length")) for i in r.interim] == [(103, False)], r
+            assert r.interim[0].header("Link") == "</a.css>"
+            assert (r.status, r.header("X-Kept"), r.has("Content-Length")) == (204, "yes", False), r
+            r = c.request()
+            assert (r.status, r.has("Transfer-Encoding"), r.body) == (204, False, b""), r
+            r = c.request()
+            assert (r.status, r.body) == (200, b"ok"), r
+    finally:
+        lsock.close()
+
+
 def test_304_has_no_body_even_with_content_length(echo_proxy):
     be, sb = echo_proxy
     with RawConn(sb.port) as c:

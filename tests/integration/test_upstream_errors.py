@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from harness import (BlackholePort, lb_status, make_config, pattern_bytes, proxy_for, serve_in_threads, service,
+from harness import (BlackholePort, heads_received, lb_status, make_config, pattern_bytes, proxy_for, serve_in_threads, service,
                      short_body)
 from rawhttp import Incomplete, RawConn, nothing_more, request
 
@@ -39,6 +39,35 @@ def test_upstream_garbage_is_502(echo_proxy):
     assert "NOT HTTP" not in r.text
     error_twice_on_one_connection(sb.port, "/?mode=garbage", 502)
     assert request(sb.port).status == 200
+
+
+@pytest.mark.parametrize("head, reason", [
+    (b"X-Big: " + b"a" * 40000 + b"\r\n", "upstream response head too large"),
+    (b"".join(b"X-%d: 1\r\n" % i for i in range(300)), "upstream response has too many header fields"),
+], ids=["size", "count"])
+def test_upstream_head_over_a_limit_is_502_naming_the_limit(switchboard, head, reason):
+    """A response head over 32 KiB (the session's upstream buffer) or over 256 fields (the parser's
+    table) is a 502 that says which limit, as HAProxy's (101 fields) and nginx's (its 4-8 KiB
+    proxy buffer) are; not a relayed head."""
+    heads = []
+
+    def answer(sock):
+        with sock:
+            for request_head in heads_received(sock):
+                heads.append(request_head)
+                big = b"/big" in request_head.split(b"\r\n")[0]
+                sock.sendall(b"HTTP/1.1 200 OK\r\n" + (head if big else b"") + b"Content-Length: 2\r\n\r\nok")
+
+    lsock, addr = serve_in_threads(answer)
+    try:
+        svc = service("up", [addr])
+        svc["health"] = {"max_fails": 0}  # the next request finds the instance in rotation
+        sb = switchboard(config=make_config([svc]))
+        r = request(sb.port, path="/big")
+        assert r.status == 502 and short_body(r) and reason in r.text, r
+        assert request(sb.port).body == b"ok"
+    finally:
+        lsock.close()
 
 
 def test_upstream_refusing_connection_is_502(refusing_port, switchboard):

@@ -24,6 +24,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 using ::testing::StartsWith;
 
 // A parsed message that owns its text (the parser's spans point into it).
@@ -474,6 +475,32 @@ TEST(BuildClientResponse, KeepsTransferEncodingAndEmptyReason) {
   const Head h = split_head(out);
   EXPECT_THAT(h.start_line, StartsWith("HTTP/1.1 200"));
   EXPECT_THAT(h.values("transfer-encoding"), ElementsAre("chunked"));
+}
+
+// RFC 9110 8.6 / RFC 9112 6.1: no Content-Length or Transfer-Encoding on a 1xx or a 204. A 304
+// and the answer to a HEAD keep theirs: they describe the representation a GET would get.
+TEST(BuildClientResponse, DropsLengthFieldsOfResponsesThatCannotHaveABody) {
+  for (const std::string status : {"100 Continue", "103 Early Hints", "204 No Content"}) {
+    for (const std::string length : {"Content-Length: 2", "Transfer-Encoding: chunked"}) {
+      const Head h =
+          client_head("HTTP/1.1 " + status + "\r\n" + length + "\r\nLink: </a>\r\n\r\n", {});
+      EXPECT_EQ(h.start_line, "HTTP/1.1 " + status);
+      EXPECT_THAT(h.values("content-length"), IsEmpty()) << status;
+      EXPECT_THAT(h.values("transfer-encoding"), IsEmpty()) << status;
+      EXPECT_THAT(h.values("link"), ElementsAre("</a>")) << status;
+    }
+  }
+  const Head switching = client_head(
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Content-Length: 0\r\n\r\n",
+      {false, false, true});
+  EXPECT_THAT(switching.values("content-length"), IsEmpty());
+  EXPECT_THAT(client_head("HTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\n", {})
+                  .values("content-length"),
+              ElementsAre("7"));
+  EXPECT_THAT(client_head("HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n", {}, true)
+                  .values("content-length"),
+              ElementsAre("7"));
 }
 
 TEST(Iequals, IgnoresAsciiCase) {
