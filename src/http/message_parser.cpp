@@ -226,6 +226,13 @@ bool MessageParser::keeps_alive() const {
   return llhttp_should_keep_alive(&parser_) != 0 && !http10_chunked;
 }
 
+std::string_view MessageParser::field(std::string_view name) const {
+  for (uint32_t i = 0; i < header_count_; ++i) {
+    if (iequals(header_name(i), name)) return header_value(i);
+  }
+  return {};
+}
+
 uint32_t MessageParser::count_fields(std::string_view name) const {
   uint32_t count = 0;
   for (uint32_t i = 0; i < header_count_; ++i) count += iequals(header_name(i), name);

@@ -94,6 +94,8 @@ class MessageParser {
   const HeaderField& header(uint32_t i) const { return headers_[i]; }
   std::string_view header_name(uint32_t i) const { return headers_[i].name.in(base_); }
   std::string_view header_value(uint32_t i) const { return headers_[i].value.in(base_); }
+  // The value of the first field named `name` (case-insensitive), empty without one.
+  std::string_view field(std::string_view name) const;
   // Bytes from `base` to the end of the head (the blank line included).
   size_t head_length() const { return head_length_; }
 

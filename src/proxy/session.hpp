@@ -1,6 +1,9 @@
 // One client connection, for its whole life, on one worker: reads requests (pipelined ones in
 // order), answers the built-in endpoints, routes and forwards the rest to an upstream instance,
 // streams bodies both ways through fixed buffers, and turns into a WebSocket tunnel after a 101.
+// Its definitions are split by concept: session.cpp (the client side: requests, local answers,
+// the access log), session_upstream.cpp (picking, connecting, sending, retries, passive health),
+// session_response.cpp (relaying the response) and session_tunnel.cpp (the WebSocket tunnel).
 #pragma once
 
 #include <array>
@@ -96,6 +99,13 @@ class Session {
   static void on_deadline(void* self);
   // Now, when the access log needs timings; otherwise no clock read.
   std::chrono::steady_clock::time_point log_clock() const;
+  // Latency figures and access-log timings need sub-millisecond precision, which the coarse clock
+  // of the deadlines (a few ms) lacks: they read the loop's time of the turn (one clock read per
+  // turn, however many requests it moves; a request's events are dated to within a turn).
+  static int64_t micros_between(std::chrono::steady_clock::time_point since,
+                                std::chrono::steady_clock::time_point now) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(now - since).count();
+  }
 
   Worker& worker_;
   loop::Socket client_;
