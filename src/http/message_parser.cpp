@@ -11,6 +11,14 @@ namespace sb::http {
 
 namespace {
 
+// Whether [from, to) holds a CR or an LF.
+bool has_line_break(const char* from, const char* to) {
+  for (; from < to; ++from) {
+    if (*from == '\r' || *from == '\n') return true;
+  }
+  return false;
+}
+
 // Whether the message ends with its head: llhttp knows it too, but deciding it here lets the
 // parser pause only where a body follows.
 bool head_ends_message(const llhttp_t& p, MessageKind kind, bool no_body) {
@@ -34,6 +42,7 @@ MessageParser::MessageParser(MessageKind kind, HeadPath path) : kind_(kind), pat
   settings_.on_header_value_complete = on_header_value_complete;
   settings_.on_headers_complete = on_headers_complete;
   settings_.on_body = on_body;
+  settings_.on_chunk_header = on_chunk_header;
   settings_.on_message_complete = on_message_complete;
 }
 
@@ -60,6 +69,10 @@ void MessageParser::begin(const char* base, const ParseLimits& limits, bool no_b
   content_length_ = 0;
   body_bytes_ = 0;
   chunked_tail_ = 0;
+  chunks_ = 0;
+  chunk_framing_ = 0;
+  trailer_in_gap_ = false;
+  trailer_in_value_ = false;
   consumed_ = 0;
   error_status_ = 0;
   error_reason_ = "";
@@ -80,12 +93,31 @@ ParseStatus MessageParser::feed(const char* data, size_t length) {
     return status;
   }
   const bool in_body = head_complete_;
+  const uint64_t data_before = body_bytes_;
+  feed_begin_ = data;
+  feed_end_ = data + length;
+  ++inputs_;
   status = after_execute(llhttp_execute(&parser_, data, length), data, length);
-  return in_body && head_chunked_ ? check_chunked_end(data, status) : status;
+  if (!in_body || !head_chunked_) return status;
+  check_trailer_gap_at_input_end();
+  return check_chunked_body(data, data_before, status);
 }
 
-ParseStatus MessageParser::check_chunked_end(const char* data, ParseStatus status) {
+ParseStatus MessageParser::check_chunked_body(const char* data, uint64_t data_before,
+                                              ParseStatus status) {
   if (status == ParseStatus::kError) return status;
+  // The body is forwarded as it came, framing and all, and body_size counts only its data. So
+  // what the framing carries beyond its chunks' needs (chunk extensions, zeros before a size,
+  // trailer fields) is held to the header block limit: else a client could pass any amount of
+  // bytes past body_size, or send one endless chunk-size line (Node.js's CVE-2024-22019).
+  // Checked after each run and before it is forwarded, so at most one read goes past the limit
+  // and none of it reaches the upstream.
+  constexpr uint64_t kFramingPerChunk = 20;  // up to 16 hex digits, its CRLF, the CRLF after data
+  chunk_framing_ += consumed_ - (body_bytes_ - data_before);
+  if (chunk_framing_ > limits_.header_block + kFramingPerChunk * chunks_) {
+    fail(kind_ == MessageKind::kRequest ? 413 : 502, "chunk extensions or trailer fields too long");
+    return ParseStatus::kError;
+  }
   for (size_t i = consumed_ > 4 ? consumed_ - 4 : 0; i < consumed_; ++i) {
     chunked_tail_ = (chunked_tail_ << 8) | static_cast<uint8_t>(data[i]);
   }
@@ -265,7 +297,7 @@ int MessageParser::on_status(llhttp_t* p, const char* at, size_t length) {
 
 int MessageParser::on_header_field(llhttp_t* p, const char* at, size_t length) {
   MessageParser& m = self(p);
-  if (m.head_complete_) return 0;  // a trailer field: forwarded as body bytes, not interpreted
+  if (m.head_complete_) return m.check_trailer_name(at, length);
   if (m.header_state_ != HeaderState::kInField) {
     if (m.header_count_ >= m.limits_.header_count) return m.fail(431, "too many header fields");
     m.headers_[m.header_count_++] = {};
@@ -277,6 +309,10 @@ int MessageParser::on_header_field(llhttp_t* p, const char* at, size_t length) {
 
 int MessageParser::on_header_field_complete(llhttp_t* p) {
   MessageParser& m = self(p);
+  if (m.head_complete_) {
+    m.trailer_in_gap_ = true;
+    m.trailer_gap_broke_ = false;
+  }
   m.header_state_ = HeaderState::kFieldDone;
   if (m.head_complete_ || m.header_count_ == 0) return 0;
   // llhttp tolerates "Name :" and "Bad Name:"; RFC 9112 5.1 says to reject them, since servers
@@ -295,7 +331,7 @@ int MessageParser::on_header_field_complete(llhttp_t* p) {
 
 int MessageParser::on_header_value(llhttp_t* p, const char* at, size_t length) {
   MessageParser& m = self(p);
-  if (m.head_complete_) return 0;
+  if (m.head_complete_) return m.check_trailer_value(at, length);
   m.header_state_ = HeaderState::kInValue;
   extend(m.headers_[m.header_count_ - 1].value, m.base_, at, length);
   return 0;
@@ -304,10 +340,20 @@ int MessageParser::on_header_value(llhttp_t* p, const char* at, size_t length) {
 int MessageParser::on_header_value_complete(llhttp_t* p) {
   MessageParser& m = self(p);
   m.header_state_ = HeaderState::kValueDone;
+  m.trailer_in_gap_ = false;
+  m.trailer_in_value_ = false;
   if (m.head_complete_ || m.header_count_ == 0) return 0;
   Span& value = m.headers_[m.header_count_ - 1].value;
   const char* v = m.base_ + value.offset;
   while (value.length > 0 && is_ows(v[value.length - 1])) --value.length;
+  // llhttp takes a fold right after the colon ("X:\r\n b") for leading whitespace: the value
+  // span then starts after it, so the bytes between the name and the value are checked too.
+  if (value.length > 0) {
+    const Span& name = m.headers_[m.header_count_ - 1].name;
+    if (has_line_break(m.base_ + name.offset + name.length, v)) {
+      return m.fail(400, "line folding or control character in header value");
+    }
+  }
   // A line break inside a value is obs-fold (RFC 9112 5.2), a classic smuggling vector: refuse it.
   for (uint32_t i = 0; i < value.length; ++i) {
     const char c = v[i];
@@ -417,6 +463,60 @@ int MessageParser::on_body(llhttp_t* p, const char* at, size_t length) {
     return m.fail(413, "request body too large");
   }
   return 0;
+}
+
+int MessageParser::on_chunk_header(llhttp_t* p) {
+  ++self(p).chunks_;
+  return 0;
+}
+
+// Trailer fields are not interpreted, but they are forwarded, so they are held to the rules the
+// head's fields are: a server that reads "Bad Name" or a folded line otherwise than llhttp does
+// would disagree on the fields, and llhttp itself lets both pass in a trailer section. A trailer
+// section may arrive over several inputs, of which only the current one can still be read.
+int MessageParser::check_trailer_name(const char* at, size_t length) {
+  for (size_t i = 0; i < length; ++i) {
+    if (!is_token_char(at[i])) {
+      return fail(kind_ == MessageKind::kRequest ? 400 : 502,
+                  "invalid character in a trailer field name");
+    }
+  }
+  trailer_name_end_ = at + length;
+  trailer_name_input_ = inputs_;
+  return 0;
+}
+
+// llhttp hands a value over in one piece per input, except around obs-fold: a fold right after
+// the colon passes for leading whitespace (the value's first piece comes after it), and one
+// inside a value starts a new piece. So a line break between the colon and the first piece is a
+// fold, and so is a second piece, unless the first ended at the very end of an input and the
+// second starts the next one.
+int MessageParser::check_trailer_value(const char* at, size_t length) {
+  const int status = kind_ == MessageKind::kRequest ? 400 : 502;
+  if (trailer_in_gap_) {
+    const char* gap = trailer_name_input_ == inputs_ ? trailer_name_end_ : feed_begin_;
+    if (trailer_gap_broke_ || has_line_break(gap, at)) {
+      return fail(status, "line folding in a trailer field");
+    }
+    trailer_in_gap_ = false;
+  } else if (trailer_in_value_ && !(trailer_value_broken_at_ != 0 &&
+                                    trailer_value_broken_at_ + 1 == inputs_ && at == feed_begin_)) {
+    return fail(status, "line folding in a trailer field");
+  }
+  if (has_line_break(at, at + length) || std::memchr(at, '\0', length) != nullptr) {
+    return fail(status, "control character in a trailer field");
+  }
+  trailer_in_value_ = true;
+  trailer_value_broken_at_ = at + length == feed_end_ ? inputs_ : 0;
+  return 0;
+}
+
+// An input that ends between a trailer field's colon and its value: whether a line break came
+// in what it held of that gap, which the next input can no longer look at.
+void MessageParser::check_trailer_gap_at_input_end() {
+  if (!trailer_in_gap_ || error_status_ != 0) return;
+  const char* gap = trailer_name_input_ == inputs_ ? trailer_name_end_ : feed_begin_;
+  trailer_gap_broke_ = trailer_gap_broke_ || has_line_break(gap, feed_end_);
 }
 
 int MessageParser::on_message_complete(llhttp_t* p) {

@@ -26,7 +26,7 @@ struct HeaderField {
 
 struct ParseLimits {
   uint32_t request_line = 8 * 1024;
-  uint32_t header_block = 32 * 1024;
+  uint32_t header_block = 32 * 1024;  // also bounds a chunked body's extensions and trailers
   uint32_t header_count = 100;
   uint64_t body_size = 0;  // 0 = unlimited
 };
@@ -133,6 +133,13 @@ class MessageParser {
   // response) when the head ends the message, HPE_PAUSED when a body follows, -1 after fail().
   int complete_head();
   static int on_body(llhttp_t* p, const char* at, size_t length);
+  static int on_chunk_header(llhttp_t* p);
+  // Trailer fields, checked as they pass as a head's fields are (they are forwarded with the
+  // body): the pieces of a name and of a value as llhttp hands them over, and what is left of an
+  // input that ends between a name and its value.
+  int check_trailer_name(const char* at, size_t length);
+  int check_trailer_value(const char* at, size_t length);
+  void check_trailer_gap_at_input_end();
   static int on_message_complete(llhttp_t* p);
 
   static MessageParser& self(llhttp_t* p) { return *static_cast<MessageParser*>(p->data); }
@@ -146,8 +153,9 @@ class MessageParser {
   // length after it.
   bool try_plain_head(const char* data, size_t length, ParseStatus& status);
   ParseStatus feed_plain_body(const char* data, size_t length);
-  // Keeps the last four bytes of a chunked body and, at its end, refuses one not ended by CRLF.
-  ParseStatus check_chunked_end(const char* data, ParseStatus status);
+  // After each run of a chunked body: refuses framing beyond what its chunks need (extensions,
+  // padding, trailers) over limits_.header_block, and, at its end, a body not ended by CRLF.
+  ParseStatus check_chunked_body(const char* data, uint64_t data_before, ParseStatus status);
 
   llhttp_t parser_{};
   llhttp_settings_t settings_{};
@@ -176,7 +184,22 @@ class MessageParser {
   bool until_close_ = false;
   uint64_t content_length_ = 0;
   uint64_t body_bytes_ = 0;
-  uint32_t chunked_tail_ = 0;  // the last four bytes of a chunked body so far, the newest lowest
+  uint32_t chunked_tail_ = 0;   // the last four bytes of a chunked body so far, the newest lowest
+  uint64_t chunks_ = 0;         // chunk-size lines read, the last chunk's included
+  uint64_t chunk_framing_ = 0;  // bytes of a chunked body that are not data
+  // The input of the llhttp_execute in progress, and its number.
+  const char* feed_begin_ = nullptr;
+  const char* feed_end_ = nullptr;
+  uint64_t inputs_ = 0;
+  // The trailer field being read: where its name's last piece ended and in which input; whether
+  // it is between its colon and its value, and a line break came there (a fold); whether its
+  // value has begun, and the input at whose very end its last piece ended (0: none did).
+  const char* trailer_name_end_ = nullptr;
+  uint64_t trailer_name_input_ = 0;
+  bool trailer_in_gap_ = false;
+  bool trailer_gap_broke_ = false;
+  bool trailer_in_value_ = false;
+  uint64_t trailer_value_broken_at_ = 0;
   size_t consumed_ = 0;
   char* decode_to_ = nullptr;  // set during feed_decoding()
   size_t decoded_ = 0;
