@@ -16,6 +16,7 @@
 #include "cli/commands.hpp"
 #include "config/config.hpp"
 #include "core/log_format.hpp"
+#include "core/process_signals.hpp"
 #include "proxy/server.hpp"
 
 namespace {
@@ -114,6 +115,8 @@ sb::config::Config build_config(const ServeFlags& flags) {
 }
 
 int serve(const ServeFlags& flags) {
+  // Before any thread starts, so that every thread inherits the mask (core/process_signals.hpp).
+  sb::block_process_signals();
   const sb::config::Config config = build_config(flags);
   // Log lines go to stderr and to the dashboard's feed of recent events.
   auto logger = std::make_shared<spdlog::logger>(

@@ -4,14 +4,13 @@
 
 #include <algorithm>
 #include <boost/asio/ip/address.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <csignal>
 #include <thread>
 
 #include "admin/control_plane.hpp"
 #include "core/log_event.hpp"
 #include "core/log_format.hpp"
+#include "core/process_signals.hpp"
 #include "health/active_checker.hpp"
 #include "proxy/proxy_metrics.hpp"
 #include "proxy/reload.hpp"
@@ -102,8 +101,6 @@ int Server::run() {
     }
     endpoint = w->local_endpoint();
   }
-  asio::io_context signals_context(1);
-  asio::signal_set signals(signals_context, SIGINT, SIGTERM, SIGHUP);
   // The admin line comes first: once the proxy line is out, both listeners take connections.
   if (control_plane_) {
     const asio::ip::tcp::endpoint admin = control_plane_->start();
@@ -117,25 +114,17 @@ int Server::run() {
   spdlog::info("proxy listening on http://{}:{} ({} worker{})", shown_host, endpoint.port(),
                workers_.size(), workers_.size() == 1 ? "" : "s");
 
-  int signal_number = 0;
   // SIGHUP reloads the configuration (on the thread that owns the snapshot builder) and waits
-  // on; SIGTERM and SIGINT end the wait.
-  std::function<void(const ErrorCode&, int)> on_signal = [&](const ErrorCode& ec, int number) {
-    if (ec) return;
-    if (number != SIGHUP) {
-      signal_number = number;
-      return;
-    }
+  // on; SIGTERM and SIGINT end the wait. (main blocked all three before any thread started.)
+  int signal_number = 0;
+  while ((signal_number = wait_for_process_signal()) == SIGHUP) {
     spdlog::info("received SIGHUP, reloading the configuration");
     if (control_plane_) {
       control_plane_->post([this] { reload(); });
     } else {
       reload();
     }
-    signals.async_wait(on_signal);
-  };
-  signals.async_wait(on_signal);
-  signals_context.run();
+  }
   const char* signal_name = signal_number == SIGINT ? "SIGINT" : "SIGTERM";
   // From the signal on the health endpoint fails, whether or not a delay comes first: a request
   // for it that reaches a connection still open while the process drains gets 503 too.
@@ -145,9 +134,13 @@ int Server::run() {
     // serve what it sends meanwhile. A second signal cuts the wait short.
     spdlog::info("received {}, failing {} for {} ms before draining", signal_name,
                  config_.endpoints.health_path, config_.timeouts.shutdown_delay.count());
-    signals.async_wait([&](const ErrorCode&, int) {});
-    signals_context.restart();
-    signals_context.run_for(config_.timeouts.shutdown_delay);
+    const auto delay_ends = std::chrono::steady_clock::now() + config_.timeouts.shutdown_delay;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          delay_ends - std::chrono::steady_clock::now());
+      const int next = left.count() > 0 ? wait_for_process_signal(left) : 0;
+      if (next != SIGHUP) break;  // the delay is over, or a second stop signal cut it short
+    }
   }
   spdlog::info("received {}, draining (up to {} ms)", signal_name, config_.timeouts.drain.count());
   if (checker_) checker_->stop();
