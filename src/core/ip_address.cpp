@@ -77,6 +77,16 @@ bool IpAddress::is_v4() const {
   return std::memcmp(bytes_.data(), kV4MappedPrefix.data(), kV4MappedPrefix.size()) == 0;
 }
 
+std::string_view IpAddress::to_text(std::array<char, kTextSize>& out) const {
+  static_assert(kTextSize >= INET6_ADDRSTRLEN);
+  const bool v4 = is_v4();
+  if (inet_ntop(v4 ? AF_INET : AF_INET6, bytes_.data() + (v4 ? 12 : 0), out.data(), out.size()) ==
+      nullptr) {
+    return {};
+  }
+  return {out.data(), std::strlen(out.data())};
+}
+
 std::optional<Cidr> Cidr::parse(std::string_view text) {
   const size_t slash = text.find('/');
   const std::string_view address_text = text.substr(0, slash);

@@ -19,6 +19,9 @@ class IpAddress {
   static IpAddress from(const boost::asio::ip::address& address);
 
   bool is_v4() const;
+  // The address as text ("192.0.2.1", "2001:db8::1"), written into `out`, which it fits.
+  static constexpr size_t kTextSize = 46;  // INET6_ADDRSTRLEN
+  std::string_view to_text(std::array<char, kTextSize>& out) const;
   // The 16 bytes, as hash input.
   std::string_view bytes() const {
     return {reinterpret_cast<const char*>(bytes_.data()), bytes_.size()};

@@ -196,8 +196,8 @@ void build_upstream_request(const MessageParser& request, const RequestRewrite& 
     }
   }
   out.append(rewrite.client_ip).append("\r\n");
-  append_field(out, "X-Real-IP", rewrite.client_ip);
-  append_field(out, "X-Forwarded-Proto", "http");
+  append_field(out, "X-Real-IP", rewrite.real_ip.empty() ? rewrite.client_ip : rewrite.real_ip);
+  append_field(out, "X-Forwarded-Proto", rewrite.proto.empty() ? "http" : rewrite.proto);
   if (rewrite.upgrade) {
     // The session tunnels WebSocket alone, so this is the one protocol the upstream may pick,
     // whatever else the client's Upgrade fields offered.

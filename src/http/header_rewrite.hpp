@@ -18,6 +18,9 @@ struct RequestRewrite {
   bool upgrade = false;  // a WebSocket handshake: send "Upgrade: websocket", "Connection: upgrade"
   std::string_view default_host;  // Host to send when the request has none (HTTP/1.0)
   std::string_view host;  // Host to send in place of the request's (an absolute-form authority)
+  // X-Real-IP and X-Forwarded-Proto; empty: client_ip and "http" (proxy/forwarded_client.hpp).
+  std::string_view real_ip;
+  std::string_view proto;
 };
 
 struct ResponseRewrite {

@@ -14,13 +14,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-bool is_trusted(const IpAddress& address, std::span<const Cidr> trusted_proxies) {
-  for (const Cidr& cidr : trusted_proxies) {
-    if (cidr.contains(address)) return true;
-  }
-  return false;
-}
-
 // Finds `name`=value in a list of `separator`-separated pairs ("a=1; b=2", "a=1&b=2").
 std::optional<std::string_view> find_pair(std::string_view list, char separator,
                                           std::string_view name) {
@@ -38,6 +31,13 @@ std::optional<std::string_view> find_pair(std::string_view list, char separator,
 }
 
 }  // namespace
+
+bool is_trusted(const IpAddress& address, std::span<const Cidr> trusted_proxies) {
+  for (const Cidr& cidr : trusted_proxies) {
+    if (cidr.contains(address)) return true;
+  }
+  return false;
+}
 
 IpAddress client_address(const IpAddress& peer, const http::MessageParser& request,
                          std::span<const Cidr> trusted_proxies) {

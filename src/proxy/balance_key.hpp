@@ -13,6 +13,9 @@
 
 namespace sb::proxy {
 
+// Whether `address` is in one of the trusted_proxies ranges.
+bool is_trusted(const IpAddress& address, std::span<const Cidr> trusted_proxies);
+
 // The peer, unless it is a trusted proxy: then, as nginx's realip module with
 // real_ip_recursive on, the right-most X-Forwarded-For address that is not itself a trusted proxy
 // (the left-most if all are). An entry that is not an address ends the walk with the last trusted

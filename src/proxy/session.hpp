@@ -141,6 +141,8 @@ class Session {
   std::array<char, 48> client_ip_{};
   size_t client_ip_length_ = 0;
   IpAddress peer_address_;  // the client's address in binary, for ip_hash
+  // The client a trusted proxy in front reported, as text (proxy/forwarded_client.hpp).
+  std::array<char, IpAddress::kTextSize> real_ip_{};
   // What the service of the request in flight has the session do for its balancer.
   balance::Needs needs_;
   std::chrono::steady_clock::time_point upstream_sent_;  // for the EWMA latency (needs_.latency)

@@ -13,6 +13,7 @@
 #include "http/header_rewrite.hpp"
 #include "loop/stream.hpp"
 #include "proxy/balance_key.hpp"
+#include "proxy/forwarded_client.hpp"
 #include "proxy/session.hpp"
 #include "proxy/worker.hpp"
 
@@ -75,10 +76,12 @@ loop::Task<Session::Next> Session::proxy(size_t service_index, std::string_view 
   // HTTP/1.0 has no 1xx: its Expect is ignored (RFC 9110 10.1.1), and no interim reaches it.
   const bool expect_continue = http::iequals(state_->request.field("expect"), "100-continue") &&
                                body_pending_at_start && !client_http10_;
-  http::build_upstream_request(state_->request,
-                               {std::string_view(client_ip_.data(), client_ip_length_), target,
-                                upgrade_, service.name, host},
-                               state_->head);
+  const std::string_view peer_ip(client_ip_.data(), client_ip_length_);
+  const ForwardedClient client = forwarded_client(peer_address_, peer_ip, state_->request,
+                                                  snapshot_->trusted_proxies, real_ip_);
+  http::build_upstream_request(
+      state_->request,
+      {peer_ip, target, upgrade_, service.name, host, client.real_ip, client.proto}, state_->head);
 
   // The body bytes that came with the head are parsed now, so a retry can send them again.
   if (body_pending_at_start && parsed_ < end_) {

@@ -19,6 +19,7 @@
 #include "http/header_rewrite.hpp"
 #include "http/message_parser.hpp"
 #include "http/request_target.hpp"
+#include "proxy/forwarded_client.hpp"
 
 namespace {
 
@@ -55,11 +56,34 @@ void check_rewrite(const MessageParser& request, uint8_t options) {
   const bool upgrade = (options & 0x20) != 0 || (request.upgrade() && request.method() == HTTP_GET);
   // An absolute-form target's authority goes out as the Host, in place of the client's.
   const std::string_view authority = sb::http::target_authority(request.target());
+  // Option 0x40: the peer is a trusted proxy, whose X-Forwarded-For and -Proto are believed.
+  static const std::vector<sb::Cidr> trusted{*sb::Cidr::parse("192.0.2.0/24")};
+  static const sb::IpAddress peer = *sb::IpAddress::parse("192.0.2.1");
+  std::array<char, sb::IpAddress::kTextSize> text{};
+  const sb::proxy::ForwardedClient client = sb::proxy::forwarded_client(
+      peer, "192.0.2.1", request,
+      (options & 0x40) != 0 ? std::span<const sb::Cidr>(trusted) : std::span<const sb::Cidr>(),
+      text);
   const sb::http::RequestRewrite rewrite{"192.0.2.1", (options & 0x02) != 0 ? "/override?q=1" : "",
-                                         upgrade, "fuzz-service", authority};
+                                         upgrade,     "fuzz-service",
+                                         authority,   client.real_ip,
+                                         client.proto};
   std::string out;
   sb::http::build_upstream_request(request, rewrite, out);
   std::vector<Field> fields = written_fields(out);
+  // One X-Real-IP, an address, and one X-Forwarded-Proto, http or https, whatever the client sent.
+  size_t real_ips = 0;
+  size_t protos = 0;
+  for (const Field& field : fields) {
+    if (iequals(field.name, "x-real-ip")) {
+      ++real_ips;
+      check(sb::IpAddress::parse(field.value.substr(1)).has_value());  // the value follows ": "
+    } else if (iequals(field.name, "x-forwarded-proto")) {
+      ++protos;
+      check(field.value == " http" || field.value == " https");
+    }
+  }
+  check(real_ips == 1 && protos == 1);
   if (!authority.empty()) {
     size_t hosts = 0;
     for (const Field& field : fields) {

@@ -282,6 +282,26 @@ def test_client_supplied_real_ip_and_proto_are_replaced(echo_proxy):
     assert forwarded(info, "X-Forwarded-Proto") == ["http"]
 
 
+def test_a_trusted_proxy_in_front_is_believed_about_the_client(echo_backend, switchboard):
+    """Behind a TLS terminator or load balancer listed in trusted_proxies, the backend hears of the
+    client that proxy reported: X-Real-IP is the right-most untrusted X-Forwarded-For address
+    (nginx's realip), and the proxy's X-Forwarded-Proto stands when it says http or https
+    (Traefik's trustedIPs), so an application behind both builds https links. Before, the backend
+    got X-Real-IP 127.0.0.1 and X-Forwarded-Proto http."""
+    be = echo_backend()
+    sb = switchboard(config=make_config([service("app", [be.addr])], trusted_proxies=["127.0.0.1"]))
+    info = request(sb.port, headers=[("X-Forwarded-For", "6.6.6.6, 203.0.113.7"),
+                                     ("X-Forwarded-Proto", "https"), ("X-Real-IP", "6.6.6.6")]).json()
+    assert forwarded(info, "X-Real-IP") == ["203.0.113.7"]
+    assert forwarded(info, "X-Forwarded-Proto") == ["https"]
+    assert forwarded(info, "X-Forwarded-For") == ["6.6.6.6, 203.0.113.7, 127.0.0.1"]
+    # A scheme other than http or https, or a chain of them, is not believed.
+    for proto in ("javascript", "https, http"):
+        info = request(sb.port, headers=[("X-Forwarded-Proto", proto)]).json()
+        assert forwarded(info, "X-Forwarded-Proto") == ["http"], proto
+        assert forwarded(info, "X-Real-IP") == ["127.0.0.1"]
+
+
 def test_other_spellings_of_the_forwarding_headers_are_dropped(echo_proxy):
     """PHP, WSGI and Rack read X_Real_IP as X-Real-IP (both are HTTP_X_REAL_IP): a client must not
     get one of the proxy's own fields past it under the other spelling. Other fields with

@@ -1,6 +1,7 @@
 // Unit tests of what the hash-based balancers hash: src/core/ip_address (addresses and CIDRs)
 // and src/proxy/balance_key (the client address behind trusted proxies, and the request key
-// from a header, cookie, query parameter or the path).
+// from a header, cookie, query parameter or the path); and of what the upstream is told of that
+// client (src/proxy/forwarded_client: X-Real-IP and X-Forwarded-Proto).
 #include "proxy/balance_key.hpp"
 
 #include <gtest/gtest.h>
@@ -11,6 +12,7 @@
 
 #include "core/ip_address.hpp"
 #include "http/message_parser.hpp"
+#include "proxy/forwarded_client.hpp"
 
 namespace sb {
 namespace {
@@ -100,6 +102,50 @@ TEST(Cidr, RefusesMalformedRanges) {
   for (const char* bad : {"10.0.0.1/8", "10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/x", "/8",
                           "10.0.0.0:80", "[::1]", "localhost", "10.0.0.0/8/8"}) {
     EXPECT_FALSE(Cidr::parse(bad)) << bad;
+  }
+}
+
+TEST(IpAddress, WritesItsTextForm) {
+  std::array<char, IpAddress::kTextSize> text{};
+  EXPECT_EQ(ip("192.0.2.1").to_text(text), "192.0.2.1");
+  EXPECT_EQ(ip("[2001:db8::5]:1234").to_text(text), "2001:db8::5");
+  EXPECT_EQ(ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff").to_text(text),
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
+}
+
+// From an untrusted peer the upstream hears the peer and "http", whatever the request says.
+TEST(ForwardedClient, PeerAndHttpFromAnUntrustedPeer) {
+  const auto trusted = cidrs({"10.0.0.0/8"});
+  const Request r = get("/", "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\n");
+  std::array<char, IpAddress::kTextSize> text{};
+  for (const std::span<const Cidr> ranges : {std::span<const Cidr>(trusted), {}}) {
+    const auto client =
+        proxy::forwarded_client(ip("198.51.100.1"), "198.51.100.1", r.parser(), ranges, text);
+    EXPECT_EQ(client.real_ip, "198.51.100.1");
+    EXPECT_EQ(client.proto, "http");
+  }
+}
+
+// From a trusted peer: the client its X-Forwarded-For names, and its X-Forwarded-Proto when that
+// is one field saying http or https.
+TEST(ForwardedClient, WhatATrustedPeerReported) {
+  const auto trusted = cidrs({"10.0.0.0/8"});
+  std::array<char, IpAddress::kTextSize> text{};
+  const auto from_trusted = [&](const std::string& fields) {
+    const Request r = get("/", fields);
+    return proxy::forwarded_client(ip("10.0.0.1"), "10.0.0.1", r.parser(), trusted, text);
+  };
+  auto client = from_trusted("X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: HTTPS\r\n");
+  EXPECT_EQ(client.real_ip, "203.0.113.7");
+  EXPECT_EQ(client.proto, "https");
+  client = from_trusted("X-Forwarded-For: 1.1.1.1, 2001:db8::9, 10.0.0.5\r\n");
+  EXPECT_EQ(client.real_ip, "2001:db8::9");
+  EXPECT_EQ(client.proto, "http");
+  EXPECT_EQ(from_trusted("").real_ip, "10.0.0.1");
+  for (const std::string fields : {"X-Forwarded-Proto: http\r\n", "X-Forwarded-Proto: ftp\r\n",
+                                   "X-Forwarded-Proto: https, http\r\n",
+                                   "X-Forwarded-Proto: https\r\nX-Forwarded-Proto: https\r\n"}) {
+    EXPECT_EQ(from_trusted(fields).proto, "http") << fields;
   }
 }
 

@@ -122,7 +122,7 @@ Head client_head(const std::string& response, const http::ResponseRewrite& rewri
   return split_head(client_bytes(response, rewrite, no_body));
 }
 
-const http::RequestRewrite kFromClient{"10.0.0.7", {}, false, "backends", {}};
+const http::RequestRewrite kFromClient{"10.0.0.7", {}, false, "backends", {}, {}, {}};
 
 // --- upstream request ---
 
@@ -322,7 +322,7 @@ TEST(BuildUpstreamRequest, KeepsTransferEncoding) {
 
 TEST(BuildUpstreamRequest, TargetOverride) {
   const Head h = upstream_head("GET /api/users?id=3 HTTP/1.1\r\nHost: h\r\n\r\n",
-                               {"10.0.0.7", "/users?id=3", false, "backends", {}});
+                               {"10.0.0.7", "/users?id=3", false, "backends", {}, {}, {}});
   EXPECT_EQ(h.start_line, "GET /users?id=3 HTTP/1.1");
 }
 
@@ -354,7 +354,7 @@ TEST(BuildUpstreamRequest, HostOverrideReplacesTheClientsHost) {
   // An absolute-form target's authority is the request's host (RFC 9112 3.2.2).
   const Head h = upstream_head(
       "GET http://a.example:8080/x HTTP/1.1\r\nAccept: */*\r\nHost: b.example\r\n\r\n",
-      {"10.0.0.7", {}, false, "backends", "a.example:8080"});
+      {"10.0.0.7", {}, false, "backends", "a.example:8080", {}, {}});
   EXPECT_EQ(h.start_line, "GET /x HTTP/1.1");
   EXPECT_THAT(h.values("host"), ElementsAre("a.example:8080"));
   EXPECT_THAT(h.values("accept"), ElementsAre("*/*"));
@@ -364,7 +364,7 @@ TEST(BuildUpstreamRequest, WebSocketUpgradeOffersWebSocketAlone) {
   const Head h = upstream_head(
       "GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: WebSocket\r\nUpgrade: h2c\r\n"
       "Connection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n",
-      {"10.0.0.7", {}, true, "backends", {}});
+      {"10.0.0.7", {}, true, "backends", {}, {}, {}});
   EXPECT_THAT(h.values("upgrade"), ElementsAre("websocket"));
   EXPECT_THAT(h.values("connection"), ElementsAre("upgrade"));
   EXPECT_FALSE(h.has("http2-settings"));
@@ -374,7 +374,7 @@ TEST(BuildUpstreamRequest, WebSocketUpgradeKeepsUpgrade) {
   const Head h = upstream_head(
       "GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n"
       "Sec-WebSocket-Key: k\r\nSec-WebSocket-Version: 13\r\n\r\n",
-      {"10.0.0.7", {}, true, "backends", {}});
+      {"10.0.0.7", {}, true, "backends", {}, {}, {}});
   EXPECT_THAT(h.values("connection"), ElementsAre("upgrade"));
   EXPECT_THAT(h.values("upgrade"), ElementsAre("websocket"));
   EXPECT_THAT(h.values("sec-websocket-key"), ElementsAre("k"));
