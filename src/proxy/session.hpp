@@ -65,6 +65,10 @@ class Session {
   // answers `status` with `detail` itself.
   loop::Task<Attempt> fail_attempt(uint32_t outcome, bool reached, int status,
                                    std::string_view detail, bool close);
+  // A connection to instance_ failed (refused, or timed out): counted against the instance, and
+  // tried elsewhere when the policy allows. The request reached no upstream, so even a POST may
+  // go to the next instance (nginx's proxy_next_upstream error timeout).
+  loop::Task<Attempt> fail_connect(std::string_view detail);
   bool may_retry(uint32_t outcome, bool reached);
   // The pick of a service with max_conns: an instance with a free place, which `active` then
   // holds; when every instance is full, waits in the service's queue. kNoInstance with

@@ -191,16 +191,9 @@ loop::Task<Session::Next> Session::proxy(size_t service_index, std::string_view 
         const Connect connected = co_await connect_upstream(*instance_);
         if (connected == Connect::kNoSocket) co_return co_await answer_no_socket();
         if (connected == Connect::kFailed) {
-          // The request reached no upstream, so even a POST may go to the next instance
-          // (nginx's proxy_next_upstream error timeout).
-          const bool timed_out = deadline_.expired();
-          instance_->counters(worker_.index()).failures.add();
-          note_failure(timed_out);
           const std::string detail =
               fmt::format("no instance of service '{}' accepted the connection", service.name);
-          const Attempt failed = co_await fail_attempt(
-              timed_out ? config::HealthConfig::kFailOnTimeout : config::HealthConfig::kFailOnError,
-              false, timed_out ? 504 : 502, detail, !state_->request.message_complete());
+          const Attempt failed = co_await fail_connect(detail);
           if (failed == Attempt::kRetryElsewhere) continue;
           co_return failed == Attempt::kDone ? Next::kKeepGoing : Next::kClose;
         }
@@ -226,13 +219,7 @@ loop::Task<Session::Next> Session::proxy(size_t service_index, std::string_view 
       const Connect connected = co_await connect_upstream(*instance_);
       if (connected == Connect::kNoSocket) co_return co_await answer_no_socket();
       if (connected == Connect::kFailed) {
-        const bool timed_out = deadline_.expired();
-        instance_->counters(worker_.index()).failures.add();
-        note_failure(timed_out);
-        const Attempt failed = co_await fail_attempt(
-            timed_out ? config::HealthConfig::kFailOnTimeout : config::HealthConfig::kFailOnError,
-            false, timed_out ? 504 : 502, "upstream connection failed",
-            !state_->request.message_complete());
+        const Attempt failed = co_await fail_connect("upstream connection failed");
         if (failed == Attempt::kRetryElsewhere) continue;
         co_return failed == Attempt::kDone ? Next::kKeepGoing : Next::kClose;
       }
@@ -302,6 +289,16 @@ loop::Task<Session::Attempt> Session::fail_attempt(uint32_t outcome, bool reache
   if (may_retry(outcome, reached)) co_return Attempt::kRetryElsewhere;
   const Next answered = co_await reject(status, detail, close);
   co_return answered == Next::kKeepGoing ? Attempt::kDone : Attempt::kClose;
+}
+
+loop::Task<Session::Attempt> Session::fail_connect(std::string_view detail) {
+  const bool timed_out = deadline_.expired();
+  instance_->counters(worker_.index()).failures.add();
+  note_failure(timed_out);
+  const Attempt failed = co_await fail_attempt(
+      timed_out ? config::HealthConfig::kFailOnTimeout : config::HealthConfig::kFailOnError, false,
+      timed_out ? 504 : 502, detail, !state_->request.message_complete());
+  co_return failed;
 }
 
 bool Session::may_retry(uint32_t outcome, bool reached) {
