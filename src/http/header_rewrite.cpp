@@ -218,7 +218,8 @@ void build_client_response(const MessageParser& response, const ResponseRewrite&
   const ConnectionTokens named(response);
   KeptFields kept(response, out);
   // A 1xx or 204 has no body, and its sender must not send Content-Length or Transfer-Encoding
-  // (RFC 9110 8.6, RFC 9112 6.1): a backend's stray one is dropped, as nginx and HAProxy do.
+  // (RFC 9110 8.6, RFC 9112 6.1): a backend's stray one is dropped, as HAProxy 2.6 drops both
+  // (nginx 1.22 drops Transfer-Encoding there and keeps Content-Length).
   const bool no_length = response.status_code() < 200 || response.status_code() == 204;
   bool has_date = false;
   for (uint32_t i = 0; i < response.header_count(); ++i) {

@@ -383,8 +383,9 @@ def test_204_has_no_body(nginx_backends, echo_backend, switchboard):
 
 def test_length_fields_of_a_1xx_or_204_are_not_relayed(switchboard):
     """RFC 9110 8.6 and RFC 9112 6.1: a sender must not put Content-Length or Transfer-Encoding on
-    a 1xx or a 204. A backend's stray ones are dropped (nginx and HAProxy do the same), so a client
-    that reads them as framing is not left waiting for a body; the next answer still arrives."""
+    a 1xx or a 204. A backend's stray ones are dropped (as HAProxy drops both; nginx drops the
+    Transfer-Encoding), so a client that reads them as framing is not left waiting for a body; the
+    next answer still arrives."""
     answers = iter([
         b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\nContent-Length: 0\r\n\r\n"
         b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nX-Kept: yes\r\n\r\n",
