@@ -68,7 +68,11 @@ def chunked_payload(rng, body: bytes) -> bytes:
     if rng.random() < 0.3:
         payload = payload.replace(b"\r\n", b";ext=1\r\n", 1)
     if rng.random() < 0.3:
-        payload = payload[:-2] + b"X-Trailer: t\r\n\r\n"
+        # One to three trailer fields, a value sometimes empty, with or without OWS around it.
+        trailers = "".join(f"X-{token(rng)}:{rng.choice(['', ' ', '  ', chr(9)])}"
+                           f"{rng.choice(['', field_value(rng)])}{rng.choice(['', ' ', chr(9)])}\r\n"
+                           for _ in range(rng.randint(1, 3)))
+        payload = payload[:-2] + trailers.encode("latin-1") + b"\r\n"
     return payload
 
 

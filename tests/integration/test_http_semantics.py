@@ -129,13 +129,15 @@ def test_chunked_body_arrives_intact(echo_proxy, sizes):
 def test_chunked_body_with_extensions_and_trailers(echo_proxy):
     be, sb = echo_proxy
     raw = (b"POST /ext HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-           b"5;name=value\r\nhello\r\n6;x\r\n world\r\n0\r\nX-Checksum: abc\r\n\r\n")
+           b"5;name=value\r\nhello\r\n6;x\r\n world\r\n0\r\nX-Checksum: abc\r\nX-Empty:\r\n"
+           b"X-Spaced:  a  b \r\n\r\n")
     with RawConn(sb.port) as c:
         c.send(raw)
         r = c.read_response()
         assert r.status == 200
         assert r.json()["body_len"] == 11
         assert r.json()["body_sha256"] == hashlib.sha256(b"hello world").hexdigest()
+        assert r.json()["trailers"] == ["X-Checksum: abc", "X-Empty:", "X-Spaced:  a  b "]
         assert c.request(path="/after").status == 200
 
 

@@ -476,13 +476,17 @@ TEST(MessageParser, TrailerFieldsFollowTheHeadsRules) {
     EXPECT_EQ(run(upstream, response + body).status, ParseStatus::kError) << body;
     EXPECT_EQ(upstream.error_status(), 502) << body;
   }
-  // A value that arrives in pieces is not a fold.
-  const std::string body =
-      "3\r\nabc\r\n0\r\nX-Checksum: sha-256 of what came before\r\nY: 1\r\n\r\n";
-  MessageParser whole(MessageKind::kRequest);
-  EXPECT_EQ(run(whole, request + body).status, ParseStatus::kMessageComplete);
-  MessageParser bytewise(MessageKind::kRequest);
-  EXPECT_EQ(run_bytewise(bytewise, request + body).status, ParseStatus::kMessageComplete);
+  // A value that arrives in pieces is not a fold, and neither is an empty one.
+  for (const std::string body :
+       {"3\r\nabc\r\n0\r\nX-Checksum: sha-256 of what came before\r\nY: 1\r\n\r\n",
+        "0\r\nX-Empty:\r\nX-Blank:   \r\nY:  spaced  value \r\nZ:\r\n\r\n"}) {
+    MessageParser whole(MessageKind::kRequest);
+    EXPECT_EQ(run(whole, request + body).status, ParseStatus::kMessageComplete) << body;
+    MessageParser bytewise(MessageKind::kRequest);
+    EXPECT_EQ(run_bytewise(bytewise, request + body).status, ParseStatus::kMessageComplete) << body;
+    MessageParser upstream(MessageKind::kResponse);
+    EXPECT_EQ(run(upstream, response + body).status, ParseStatus::kMessageComplete) << body;
+  }
 }
 
 TEST(MessageParserRequest, ChunkedOneBytePerFeed) {
