@@ -29,9 +29,11 @@ def test_exact_spreads_one_at_a_time_connections_evenly(nginx_backends, switchbo
     spread = [a - b for a, b in zip(after, before)]
     # 100 connections plus the first status reading. Each finds both workers empty, or the one
     # before it still closing on one of them: ties go in turn, so neither worker is left out
-    # (without the turn, every one would go to the accepting worker).
+    # (without the turn, every one would go to the accepting worker: 101 and 0). An idle machine
+    # gives about 50/51; with both cores busy (tests in parallel, a fuzzer) a worker that is late
+    # to see a close gets fewer, and 70/31 was seen, so the bound leaves room for that.
     assert sum(spread) == 101, spread
-    assert min(spread) >= 35, spread
+    assert min(spread) >= 20, spread
 
 
 def test_exact_balances_open_connections(nginx_backends, switchboard):
