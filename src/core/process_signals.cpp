@@ -24,6 +24,11 @@ sigset_t process_signals() {
 void block_process_signals() {
   const sigset_t set = process_signals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // A shell starts a background job (`switchboard serve &` in a script) with SIGINT ignored, and
+  // nohup ignores SIGHUP. POSIX leaves open whether a blocked signal that is ignored is kept for
+  // sigwait or discarded (Linux keeps it), so they get their default action back, which a blocked
+  // signal never takes; Asio's handlers replaced an ignored action the same way.
+  for (const int number : {SIGINT, SIGTERM, SIGHUP}) std::signal(number, SIG_DFL);
 }
 
 int wait_for_process_signal(std::optional<std::chrono::milliseconds> timeout) {

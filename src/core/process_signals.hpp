@@ -11,8 +11,9 @@
 
 namespace sb {
 
-// Blocks the three signals in the calling thread and so in every thread it starts afterwards:
-// call it before the process starts its first thread.
+// Blocks the three signals in the calling thread and so in every thread it starts afterwards,
+// and gives back their default action where the process was started with them ignored: call it
+// before the process starts its first thread.
 void block_process_signals();
 
 // Waits for one of the three signals, at most `timeout` (nullopt: for as long as it takes).

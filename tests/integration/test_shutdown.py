@@ -3,11 +3,14 @@
 endpoint answers 503, with or without a shutdown delay."""
 
 import json
+import os
+import shlex
 import signal
+import subprocess
 import threading
 import time
 
-from harness import connect_refused, proxy_for, wait_until
+from harness import connect_refused, free_port, proxy_for, switchboard_bin, wait_until
 from rawhttp import RawConn, build_request, request
 
 
@@ -195,3 +198,29 @@ def test_stop_signals_that_keep_coming_still_end_in_exit_0(echo_backend, switchb
     assert sb.returncode == 0, sb.stderr()
     assert signals > 1
     assert "stopped" in sb.stderr()
+
+
+def test_sigint_stops_a_proxy_a_script_started_in_the_background(tmp_path):
+    """A shell without job control starts a background job with SIGINT ignored, as
+    `switchboard serve ... &` in scripts/run.sh is; the proxy still stops on SIGINT and exits 0.
+    (Linux keeps a blocked signal for sigwait even when it is ignored, so this held before the
+    proxy reset the action too; POSIX does not promise it, hence the reset.)"""
+    port = free_port()
+    serve = (f"{shlex.quote(switchboard_bin())} serve --listen 127.0.0.1:{port} --backends 127.0.0.1:9"
+             f" --admin-listen off --access-log off 2>{shlex.quote(str(tmp_path / 'stderr.log'))}")
+    shell = subprocess.Popen(["sh", "-c", f'{serve} & echo "$!"; wait "$!"; echo "exit $?"'],
+                             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    try:
+        pid = int(shell.stdout.readline())
+        with open(f"/proc/{pid}/status") as status:
+            ignored = int(next(line for line in status if line.startswith("SigIgn:")).split()[1], 16)
+        assert ignored & (1 << (signal.SIGINT - 1)), "the shell did not start the job with SIGINT ignored"
+        wait_until(lambda: not connect_refused(port), 10, message="the proxy listening")
+        assert request(port, path="/lb-health").status == 200
+        os.kill(pid, signal.SIGINT)
+        assert shell.stdout.readline().strip() == "exit 0"
+        assert "received SIGINT" in (tmp_path / "stderr.log").read_text()
+    finally:
+        if shell.poll() is None:
+            shell.kill()
+        shell.wait(10)
