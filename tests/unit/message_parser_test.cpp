@@ -479,7 +479,10 @@ TEST(MessageParser, TrailerFieldsFollowTheHeadsRules) {
   // A value that arrives in pieces is not a fold, and neither is an empty one.
   for (const std::string body :
        {"3\r\nabc\r\n0\r\nX-Checksum: sha-256 of what came before\r\nY: 1\r\n\r\n",
-        "0\r\nX-Empty:\r\nX-Blank:   \r\nY:  spaced  value \r\nZ:\r\n\r\n"}) {
+        "0\r\nX-Empty:\r\nX-Blank:   \r\nY:  spaced  value \r\nZ:\r\n\r\n",
+        // Names llhttp reads with states of their own in a head.
+        "0\r\nConnection: keep-alive, close\r\nContent-Length: 5\r\nUpgrade: websocket\r\n"
+        "Keep-Alive: timeout=5\r\nProxy-Connection: close\r\n\r\n"}) {
     MessageParser whole(MessageKind::kRequest);
     EXPECT_EQ(run(whole, request + body).status, ParseStatus::kMessageComplete) << body;
     MessageParser bytewise(MessageKind::kRequest);
