@@ -19,6 +19,13 @@ bool has_line_break(const char* from, const char* to) {
   return false;
 }
 
+// Whether a field value's bytes hold a line break (obs-fold, RFC 9112 5.2, a classic smuggling
+// vector) or a NUL.
+bool has_break_or_nul(const char* from, const char* to) {
+  return has_line_break(from, to) ||
+         std::memchr(from, '\0', static_cast<size_t>(to - from)) != nullptr;
+}
+
 // Whether the message ends with its head: llhttp knows it too, but deciding it here lets the
 // parser pause only where a body follows.
 bool head_ends_message(const llhttp_t& p, MessageKind kind, bool no_body) {
@@ -354,11 +361,8 @@ int MessageParser::on_header_value_complete(llhttp_t* p) {
       return m.fail(400, "line folding or control character in header value");
     }
   }
-  // A line break inside a value is obs-fold (RFC 9112 5.2), a classic smuggling vector: refuse it.
-  for (uint32_t i = 0; i < value.length; ++i) {
-    const char c = v[i];
-    if (c == '\r' || c == '\n' || c == '\0')
-      return m.fail(400, "line folding or control character in header value");
+  if (has_break_or_nul(v, v + value.length)) {
+    return m.fail(400, "line folding or control character in header value");
   }
   return 0;
 }
@@ -505,7 +509,7 @@ int MessageParser::check_trailer_value(const char* at, size_t length) {
                                     trailer_value_broken_at_ + 1 == inputs_ && at == feed_begin_)) {
     return fail(status, "line folding in a trailer field");
   }
-  if (has_line_break(at, at + length) || std::memchr(at, '\0', length) != nullptr) {
+  if (has_break_or_nul(at, at + length)) {
     return fail(status, "control character in a trailer field");
   }
   trailer_in_value_ = true;

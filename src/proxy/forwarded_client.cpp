@@ -33,10 +33,12 @@ ForwardedClient forwarded_client(const IpAddress& peer, std::string_view peer_te
                                  const http::MessageParser& request,
                                  std::span<const Cidr> trusted_proxies,
                                  std::array<char, IpAddress::kTextSize>& text) {
-  if (trusted_proxies.empty() || !is_trusted(peer, trusted_proxies)) return {peer_text, "http"};
+  if (trusted_proxies.empty() || !is_trusted(peer, trusted_proxies)) {
+    return {peer, peer_text, "http"};
+  }
   const IpAddress client = client_address(peer, request, trusted_proxies);
   const std::string_view client_text = client == peer ? peer_text : client.to_text(text);
-  return {client_text.empty() ? peer_text : client_text, reported_proto(request)};
+  return {client, client_text.empty() ? peer_text : client_text, reported_proto(request)};
 }
 
 }  // namespace sb::proxy

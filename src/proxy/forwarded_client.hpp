@@ -16,7 +16,8 @@
 namespace sb::proxy {
 
 struct ForwardedClient {
-  std::string_view real_ip;  // the peer's text, or the attributed client's, written in `text`
+  IpAddress address;         // the client: the peer, or the one a trusted proxy reported
+  std::string_view real_ip;  // `address` as text: the peer's, or written in `text`
   std::string_view proto;    // "http" or "https"
 };
 

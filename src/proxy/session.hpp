@@ -53,8 +53,10 @@ class Session {
   // Sends the request to the service with `target` as its request-target and `host`, when not
   // empty, as its Host (an absolute-form target's authority).
   loop::Task<Next> proxy(size_t service_index, std::string_view target, std::string_view host);
-  // What ip_hash or hash hashes for the request in flight (nullopt: the request lacks the key).
-  std::optional<uint64_t> pick_key(const Service& service, std::string_view target) const;
+  // What ip_hash or hash hashes for the request in flight (nullopt: the request lacks the key):
+  // `client`, the address forwarded_client attributed it to, or the service's request key.
+  std::optional<uint64_t> pick_key(const Service& service, std::string_view target,
+                                   const IpAddress& client) const;
   loop::Task<Attempt> exchange(bool reused);
   // `request_whole`: the upstream got the whole request; without it, the connection never serves
   // again whatever the answer says.

@@ -121,7 +121,9 @@ loop::Task<Session::Next> Session::proxy(size_t service_index, std::string_view 
   // O(1)); every pick after it, a retry, sees what was tried.
   balance::PickContext context{
       any_excluded ? std::span<const bool>(excluded) : std::span<const bool>(), std::nullopt, {}};
-  if (needs_.client_address || needs_.request_key) context.key = pick_key(service, target);
+  if (needs_.client_address || needs_.request_key) {
+    context.key = pick_key(service, target, client.address);
+  }
   if (service.slow_start.count() != 0) {
     context.weights =
         slow_start_weights(service, state_->weights(service.instances.size()), CoarseClock::now());
@@ -328,12 +330,9 @@ std::chrono::milliseconds Session::try_limit(std::chrono::milliseconds timeout) 
   return std::clamp(left, std::chrono::milliseconds::zero(), timeout);
 }
 
-std::optional<uint64_t> Session::pick_key(const Service& service, std::string_view target) const {
-  if (service.needs.client_address) {
-    const IpAddress client =
-        client_address(peer_address_, state_->request, snapshot_->trusted_proxies);
-    return balance::hash_key(client.bytes());
-  }
+std::optional<uint64_t> Session::pick_key(const Service& service, std::string_view target,
+                                          const IpAddress& client) const {
+  if (service.needs.client_address) return balance::hash_key(client.bytes());
   const auto key = request_key(service.hash_key, state_->request, target);
   if (!key) return std::nullopt;
   return balance::hash_key(*key);
