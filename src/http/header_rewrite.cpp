@@ -5,6 +5,7 @@
 
 #include "http/http_date.hpp"
 #include "http/request_target.hpp"
+#include "http/transfer_coding.hpp"
 
 namespace sb::http {
 
@@ -139,6 +140,36 @@ class KeptFields {
   uint32_t run_length_ = 0;
 };
 
+// Writes a Content-Length or Transfer-Encoding field in its canonical spelling, when it came in
+// another; false for a field to keep as received. The proxy forwards a body as it framed it, so
+// the next hop must read the framing fields as the proxy did: "Content-Length: 010" is ten bytes
+// here and eight to a reader that takes a leading zero for octal (http-garden's server bug 32;
+// nginx writes "10" too), and transfer_coding.hpp says why for the other.
+bool wrote_canonical_framing(const MessageParser& m, uint32_t i, KeptFields& kept,
+                             std::string& out) {
+  const std::string_view name = m.header_name(i);
+  if (name.size() == 14 && iequals(name, "content-length")) {
+    const std::string_view value = m.header_value(i);
+    if (value.size() < 2 || value.front() != '0') return false;  // no leading zero
+    kept.flush();
+    char digits[24];
+    const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, m.content_length());
+    (void)ec;
+    append_field(out, "Content-Length", std::string_view(digits, end - digits));
+    return true;
+  }
+  if (name.size() == 17 && iequals(name, "transfer-encoding")) {
+    const std::string_view value = m.header_value(i);
+    if (value == "chunked") return false;
+    kept.flush();
+    out.append("Transfer-Encoding: ");
+    append_codings(value, out);
+    out.append("\r\n");
+    return true;
+  }
+  return false;
+}
+
 // Whether `name` is `field` as a CGI-style backend reads it: case aside, '_' and '-' alike. PHP,
 // WSGI and Rack make "X_Real_IP" and "X-Real-IP" the one variable HTTP_X_REAL_IP, so a client
 // could send one of the fields the proxy sets under the other spelling (nginx drops every field
@@ -180,6 +211,7 @@ void build_upstream_request(const MessageParser& request, const RequestRewrite& 
         same_for_cgi(name, "x-forwarded-proto") || same_for_cgi(name, "x-forwarded-for")) {
       continue;
     }
+    if (wrote_canonical_framing(request, i, kept, out)) continue;
     kept.keep(i);
   }
   kept.flush();
@@ -232,6 +264,7 @@ void build_client_response(const MessageParser& response, const ResponseRewrite&
     if (is_hop_by_hop(name) || named.contains(name)) continue;
     if ((rewrite.dechunk || no_length) && iequals(name, "transfer-encoding")) continue;
     if (no_length && iequals(name, "content-length")) continue;
+    if (wrote_canonical_framing(response, i, kept, out)) continue;
     kept.keep(i);
   }
   kept.flush();

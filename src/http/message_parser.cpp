@@ -6,6 +6,7 @@
 #include "http/plain_head.hpp"
 #include "http/request_target.hpp"
 #include "http/text.hpp"
+#include "http/transfer_coding.hpp"
 
 namespace sb::http {
 
@@ -364,6 +365,13 @@ int MessageParser::on_header_value_complete(llhttp_t* p) {
   if (has_break_or_nul(v, v + value.length)) {
     return m.fail(400, "line folding or control character in header value");
   }
+  // An empty Transfer-Encoding is no framing to llhttp, which then reads no body; a next hop that
+  // takes the field for chunked would read the next message as chunks (HAProxy answers 400, nginx
+  // 501). Refused as a coding list that does not end in chunked.
+  if (value.length == 0 && iequals(m.header_name(m.header_count_ - 1), "transfer-encoding")) {
+    return m.fail(m.kind_ == MessageKind::kRequest ? 400 : 502,
+                  "Transfer-Encoding is not chunked-last");
+  }
   return 0;
 }
 
@@ -434,6 +442,12 @@ int MessageParser::complete_head() {
     // request fuzzer); the proxy may not forward it as one, so it is refused here for all.
     if ((parser_.flags & (F_TRANSFER_ENCODING | F_CHUNKED)) == F_TRANSFER_ENCODING) {
       return fail(400, "Transfer-Encoding is not chunked-last");
+    }
+    // A coding before chunked ("gzip, chunked") is one the proxy cannot check and hardly any
+    // server decodes: 501, as nginx and Envoy answer (RFC 9112 6.1). Empty elements and any case
+    // of "chunked" pass; the field goes upstream as plain "chunked" (header_rewrite.cpp).
+    if (head_chunked_ && !is_chunked_alone(field("transfer-encoding"))) {
+      return fail(501, "transfer coding other than chunked");
     }
     if (hosts == 0 && parser_.http_major == 1 && parser_.http_minor >= 1)
       return fail(400, "missing Host header");

@@ -110,6 +110,11 @@ void check_rewrite(const MessageParser& request, uint8_t options) {
       continue;
     }
     for (std::string_view token : named) check(!iequals(field.name, token));
+    // The framing fields go out in the one spelling every next hop reads (transfer_coding.hpp).
+    if (iequals(field.name, "transfer-encoding")) check(field.value == " chunked");
+    if (iequals(field.name, "content-length")) {
+      check(field.value == " 0" || (field.value.size() > 1 && field.value[1] != '0'));
+    }
     // No other spelling of the fields the proxy sets ("X_Real_IP") gets through.
     std::string dashed(field.name);
     std::replace(dashed.begin(), dashed.end(), '_', '-');
@@ -192,7 +197,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const ParseStatus status = parser.feed(buffer + parsed, offered);
     if (status == ParseStatus::kError) {
       const int code = parser.error_status();
-      check(code == 400 || code == 413 || code == 414 || code == 431 || code == 505);
+      check(code == 400 || code == 413 || code == 414 || code == 431 || code == 501 || code == 505);
       check(parser.error_reason() != nullptr && parser.error_reason()[0] != '\0');
       check(parser.feed(buffer + parsed, offered) == ParseStatus::kError);  // sticky
       break;  // the session answers and closes

@@ -77,6 +77,17 @@ void check_rewrite(const MessageParser& response, uint8_t options, bool no_body)
   for (const Field& field : fields) {
     check(!no_length ||
           !(iequals(field.name, "content-length") || iequals(field.name, "transfer-encoding")));
+    // The framing fields go out in their canonical spelling (transfer_coding.hpp): "chunked"
+    // last and in lower case, no empty list element, and a length without leading zeros.
+    if (iequals(field.name, "transfer-encoding")) {
+      const std::string_view value = field.value;
+      check(value.size() >= 8 && value.substr(value.size() - 8) == " chunked");
+      check(value.find(",,") == std::string_view::npos &&
+            value.find(", ,") == std::string_view::npos);
+    }
+    if (iequals(field.name, "content-length")) {
+      check(field.value == " 0" || (field.value.size() > 1 && field.value[1] != '0'));
+    }
     if (upgrade && iequals(field.name, "upgrade")) continue;  // a 101 keeps Upgrade
     check(!is_hop_by_hop(field.name));
     for (std::string_view token : named) check(!iequals(field.name, token));

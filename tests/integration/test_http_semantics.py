@@ -141,6 +141,56 @@ def test_chunked_body_with_extensions_and_trailers(echo_proxy):
         assert c.request(path="/after").status == 200
 
 
+def test_framing_fields_reach_the_upstream_in_their_canonical_spelling(echo_proxy):
+    """The body goes upstream framed as it came, so the next hop must read its framing fields as
+    the proxy did. A reader that knows "chunked" alone takes ",chunked" or "ChUnKeD" for an unknown
+    coding and the chunks for the next request (http-garden's transducer bugs 9 and 18), and one
+    that uses strtol's base 0 reads "010" as eight (its server bug 32): both go as nginx writes
+    them."""
+    be, sb = echo_proxy
+    with RawConn(sb.port) as c:
+        for coding in [",chunked", "ChUnKeD", " , chunked"]:
+            c.send(build_request("POST", "/te", headers={"Transfer-Encoding": coding})
+                   + b"5\r\nhello\r\n0\r\n\r\n")
+            info = c.read_response().json()
+            assert forwarded(info, "transfer-encoding") == ["chunked"], coding
+            assert info["body_len"] == 5, coding
+        c.send(build_request("POST", "/cl", headers={"Content-Length": "010"}) + b"0123456789")
+        info = c.read_response().json()
+        assert (forwarded(info, "content-length"), info["body_len"]) == (["10"], 10)
+        # A coding before chunked is one the proxy cannot check: 501, as nginx and Envoy answer.
+        before = be.head_count()
+        c.send(build_request("POST", "/gzip", headers={"Transfer-Encoding": "gzip, chunked"})
+               + b"0\r\n\r\n")
+        assert c.read_response().status == 501
+        assert be.head_count() == before
+
+
+def test_framing_fields_reach_the_client_in_their_canonical_spelling(switchboard):
+    """The response side of the test above: the client gets "chunked" and a length without
+    leading zeros, whatever spelling the backend used."""
+    answers = iter([
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: , ChUnKeD\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0002\r\n\r\nok",
+    ])
+
+    def answer(sock):
+        with sock:
+            for _ in heads_received(sock):
+                sock.sendall(next(answers))
+
+    lsock, addr = serve_in_threads(answer)
+    try:
+        sb = switchboard(config=make_config([service("up", [addr])]))
+        with RawConn(sb.port) as c:
+            r = c.request()
+            assert (r.header_all("Transfer-Encoding"), r.body) == (["chunked"], b"ok"), r
+            r = c.request()
+            assert (r.header_all("Content-Length"), r.body) == (["2"], b"ok"), r
+    finally:
+        lsock.close()
+
+
 # -- response bodies -------------------------------------------------------------------------
 
 

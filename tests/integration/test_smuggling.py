@@ -48,6 +48,12 @@ CASES = [
     ("te-two-fields", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: chunked \t", "Transfer-Encoding: chunked",
                           body=b"0\r\n\r\n"), 400),
     ("te-xchunked", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: xchunked", body=b"0\r\n\r\n"), 400),
+    # No coding at all: llhttp reads no body, a next hop may read chunks (nginx 501, HAProxy 400).
+    ("te-empty", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding:", body=b"0\r\n\r\n"), 400),
+    ("te-blank", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: \t ", body=b"0\r\n\r\n"), 400),
+    # A coding before chunked: 501, as nginx and Envoy answer (RFC 9112 6.1).
+    ("te-gzip-chunked", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: gzip, chunked",
+                            body=b"0\r\n\r\n"), 501),
     ("te-chunked-identity", req("POST / HTTP/1.1", "Host: t", "Transfer-Encoding: chunked, identity",
                                 body=b"0\r\n\r\n"), 400),
     # Chunk framing

@@ -70,6 +70,27 @@ def test_upstream_head_over_a_limit_is_502_naming_the_limit(switchboard, head, r
         lsock.close()
 
 
+@pytest.mark.parametrize("value", [b"", b" \t "], ids=["empty", "blank"])
+def test_upstream_transfer_encoding_naming_no_coding_is_502(switchboard, value):
+    """An empty Transfer-Encoding is no framing to the parser, which would read the body to the
+    close and relay the empty field with it; a client that takes the field for chunked reads those
+    bytes as chunks. A 502, as for any coding list that does not end in chunked."""
+    def answer(sock):
+        with sock:
+            for _ in heads_received(sock):
+                sock.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding:" + value + b"\r\n\r\n"
+                             b"5\r\nhello\r\n0\r\n\r\n")
+                return
+
+    lsock, addr = serve_in_threads(answer)
+    try:
+        sb = switchboard(config=make_config([service("up", [addr])]))
+        r = request(sb.port)
+        assert r.status == 502 and short_body(r), r
+    finally:
+        lsock.close()
+
+
 def test_upstream_refusing_connection_is_502(refusing_port, switchboard):
     dead = refusing_port()
     sb = proxy_for(switchboard, [dead.addr])

@@ -320,6 +320,32 @@ TEST(BuildUpstreamRequest, KeepsTransferEncoding) {
   EXPECT_THAT(h.values("transfer-encoding"), ElementsAre("chunked"));
 }
 
+// The body goes upstream framed as it came, so the fields that frame it are written the one way
+// every next hop reads them as the proxy did (http-garden's transducer bugs 9 and 18, server bug
+// 32): "chunked" alone, and a length without leading zeros.
+TEST(BuildUpstreamRequest, WritesFramingFieldsInTheirCanonicalSpelling) {
+  for (const std::string_view coding : {",chunked", " , ,chunked", "ChUnKeD", "chunked "}) {
+    Parsed parsed(http::MessageKind::kRequest,
+                  "POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: " + std::string(coding) +
+                      "\r\nX-After: 1\r\n\r\n");
+    ASSERT_EQ(parsed.status(), http::ParseStatus::kHeadComplete) << coding;
+    std::string out;
+    http::build_upstream_request(parsed.parser(), kFromClient, out);
+    const Head h = split_head(out);
+    EXPECT_THAT(h.values("transfer-encoding"), ElementsAre("chunked")) << coding;
+    EXPECT_THAT(out, HasSubstr("Host: h\r\nTransfer-Encoding: chunked\r\nX-After: 1\r\n"));
+  }
+  for (const auto& [length, canonical] :
+       {std::pair{"010", "10"}, std::pair{"00", "0"}, std::pair{"0", "0"}, std::pair{"7", "7"}}) {
+    Parsed parsed(http::MessageKind::kRequest, "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: " +
+                                                   std::string(length) + "\r\n\r\n");
+    ASSERT_NE(parsed.status(), http::ParseStatus::kError) << length;
+    std::string out;
+    http::build_upstream_request(parsed.parser(), kFromClient, out);
+    EXPECT_THAT(split_head(out).values("content-length"), ElementsAre(canonical)) << length;
+  }
+}
+
 TEST(BuildUpstreamRequest, TargetOverride) {
   const Head h = upstream_head("GET /api/users?id=3 HTTP/1.1\r\nHost: h\r\n\r\n",
                                {"10.0.0.7", "/users?id=3", false, "backends", {}, {}, {}});
@@ -475,6 +501,30 @@ TEST(BuildClientResponse, KeepsTransferEncodingAndEmptyReason) {
   const Head h = split_head(out);
   EXPECT_THAT(h.start_line, StartsWith("HTTP/1.1 200"));
   EXPECT_THAT(h.values("transfer-encoding"), ElementsAre("chunked"));
+}
+
+// A client reads the framing as the proxy did: empty list elements and OWS dropped, "chunked" in
+// lower case, a coding before it kept; a length without leading zeros (a HEAD's and a 304's too).
+TEST(BuildClientResponse, WritesFramingFieldsInTheirCanonicalSpelling) {
+  for (const auto& [coding, canonical] :
+       {std::pair{",ChUnKeD", "chunked"}, std::pair{" gzip ,, chunked", "gzip, chunked"},
+        std::pair{"chunked", "chunked"}}) {
+    Parsed parsed(http::MessageKind::kResponse,
+                  "HTTP/1.1 200 OK\r\nTransfer-Encoding: " + std::string(coding) + "\r\n\r\n");
+    ASSERT_EQ(parsed.status(), http::ParseStatus::kHeadComplete) << coding;
+    std::string out;
+    http::build_client_response(parsed.parser(), {}, out);
+    EXPECT_THAT(split_head(out).values("transfer-encoding"), ElementsAre(canonical)) << coding;
+  }
+  EXPECT_THAT(
+      client_head("HTTP/1.1 200 OK\r\nContent-Length: 002\r\n\r\nok", {}).values("content-length"),
+      ElementsAre("2"));
+  EXPECT_THAT(client_head("HTTP/1.1 200 OK\r\nContent-Length: 0050\r\n\r\n", {}, true)
+                  .values("content-length"),
+              ElementsAre("50"));
+  EXPECT_THAT(client_head("HTTP/1.1 304 Not Modified\r\nContent-Length: 09\r\n\r\n", {}, true)
+                  .values("content-length"),
+              ElementsAre("9"));
 }
 
 // RFC 9110 8.6 / RFC 9112 6.1: no Content-Length or Transfer-Encoding on a 1xx or a 204. A 304

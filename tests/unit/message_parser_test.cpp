@@ -642,6 +642,9 @@ INSTANTIATE_TEST_SUITE_P(
             "TransferEncodingChunkedTwice",
             kPost + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
         RejectCase{"TransferEncodingNotAToken", kPost + "Transfer-Encoding: xchunked\r\n\r\n"},
+        RejectCase{"TransferEncodingEmpty", kPost + "Transfer-Encoding:\r\n\r\n0\r\n\r\n"},
+        RejectCase{"TransferEncodingBlank", kPost + "Transfer-Encoding: \t \r\n\r\n"},
+        RejectCase{"TransferEncodingOnlyCommas", kPost + "Transfer-Encoding: , ,\r\n\r\n"},
         RejectCase{"ChunkSizeNotHex", kPost + "Transfer-Encoding: chunked\r\n\r\nzz\r\n"},
         RejectCase{"ChunkSizeNegative",
                    kPost + "Transfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n"},
@@ -692,6 +695,35 @@ TEST(MessageParserRequest, Http20OnAnHttp1RequestLineIs505) {
   // Versions llhttp does not know at all stay a 400, as any malformed version.
   EXPECT_EQ(run(p, "GET / HTTP/3.1\r\nHost: h\r\n\r\n").status, ParseStatus::kError);
   EXPECT_EQ(p.error_status(), 400);
+}
+
+// RFC 9112 6.1: a coding before chunked is one the proxy cannot check: 501, as nginx and Envoy
+// answer. Empty list elements and the case of "chunked" do not matter (RFC 9110 5.6.1, RFC 9112 7).
+TEST(MessageParserRequest, ACodingBeforeChunkedIs501) {
+  for (const std::string_view coding : {"gzip, chunked", "gzip,chunked", ", x ,chunked"}) {
+    const std::string text =
+        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: " + std::string(coding) +
+        "\r\n\r\n0\r\n\r\n";
+    MessageParser whole(MessageKind::kRequest);
+    EXPECT_EQ(run(whole, text).status, ParseStatus::kError) << coding;
+    EXPECT_EQ(whole.error_status(), 501) << coding;
+    MessageParser bytewise(MessageKind::kRequest);
+    EXPECT_EQ(run_bytewise(bytewise, text).status, ParseStatus::kError) << coding;
+    EXPECT_EQ(bytewise.error_status(), 501) << coding;
+  }
+}
+
+TEST(MessageParserRequest, ChunkedInAnySpellingIsChunked) {
+  for (const std::string_view coding : {",chunked", " , ,chunked", "ChUnKeD", "CHUNKED"}) {
+    const std::string text =
+        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: " + std::string(coding) +
+        "\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+    MessageParser p(MessageKind::kRequest);
+    const Outcome o = run(p, text);
+    EXPECT_EQ(o.status, ParseStatus::kMessageComplete) << coding;
+    EXPECT_TRUE(p.chunked()) << coding;
+    EXPECT_EQ(o.used, text.size()) << coding;
+  }
 }
 
 TEST(MessageParserRequest, EmptyHostAndAbsoluteFormAreAccepted) {
@@ -1144,7 +1176,7 @@ namespace {
 // that llhttp never checked.
 TEST(MessageParserResponse, TransferEncodingNotChunkedLastIsRefused) {
   for (const std::string value : {"chunked\t", "chunkedX", "chunkedUpgrade: websocket", "gzip",
-                                  "chunked, gzip", "identity"}) {
+                                  "chunked, gzip", "identity", "", "  ", ","}) {
     const std::string bytes = "HTTP/1.1 200 OK\r\nTransfer-Encoding: " + value + "\r\n\r\nabc";
     http::MessageParser parser(http::MessageKind::kResponse);
     parser.begin(bytes.data(), http::ParseLimits{});
