@@ -155,11 +155,15 @@ def serve_in_threads(serve):
 
 def heads_received(sock):
     """Yields each request head (without its blank line) that a raw backend reads on `sock`, for
-    requests without bodies, until the peer closes."""
+    requests without bodies, until the peer closes or resets (as the proxy does to a connection
+    whose response it refused while the backend was still writing)."""
     buffered = b""
     while True:
         while b"\r\n\r\n" not in buffered:
-            data = sock.recv(65536)
+            try:
+                data = sock.recv(65536)
+            except ConnectionResetError:
+                return
             if not data:
                 return
             buffered += data
