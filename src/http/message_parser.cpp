@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "http/plain_head.hpp"
+#include "http/request_method.hpp"
 #include "http/request_target.hpp"
 #include "http/text.hpp"
 #include "http/transfer_coding.hpp"
@@ -69,6 +70,9 @@ void MessageParser::begin(const char* base, const ParseLimits& limits, bool no_b
   header_state_ = HeaderState::kNone;
   head_length_ = 0;
   head_fed_ = 0;
+  method_read_ = kind_ != MessageKind::kRequest;
+  method_seen_ = 0;
+  extension_method_ = {};
   head_complete_ = false;
   plain_ = false;
   message_complete_ = false;
@@ -87,6 +91,7 @@ void MessageParser::begin(const char* base, const ParseLimits& limits, bool no_b
 }
 
 std::string_view MessageParser::method_name() const {
+  if (extension_method()) return extension_method_.in(base_);
   return llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
 }
 
@@ -100,15 +105,62 @@ ParseStatus MessageParser::feed(const char* data, size_t length) {
       try_plain_head(data, length, status)) {
     return status;
   }
+  size_t skipped = 0;
+  if (!method_read_ && read_method(data, length, skipped, status)) return status;
   const bool in_body = head_complete_;
   const uint64_t data_before = body_bytes_;
   feed_begin_ = data;
   feed_end_ = data + length;
   ++inputs_;
   status = after_execute(llhttp_execute(&parser_, data, length), data, length);
+  consumed_ += skipped;
   if (!in_body || !head_chunked_) return status;
   check_trailer_gap_at_input_end();
   return check_chunked_body(data, data_before, status);
+}
+
+bool MessageParser::read_method(const char*& data, size_t& length, size_t& skipped,
+                                ParseStatus& status) {
+  // The method's bytes lie at base_, those of earlier inputs included (the head's input is one
+  // run of the caller's buffer).
+  const size_t available = method_seen_ + length;
+  const size_t scan_end = std::min(available, kMaxExtensionMethod + 1);
+  size_t end = method_seen_;
+  while (end < scan_end && is_extension_method_char(base_[end])) ++end;
+  if (end == available && available <= kMaxExtensionMethod) {
+    // The method may go on in the next input: these bytes are held until its end shows.
+    method_seen_ = available;
+    head_fed_ += length;
+    consumed_ = length;
+    status = ParseStatus::kNeedMore;
+    return true;
+  }
+  method_read_ = true;
+  const std::string_view method(base_, end);
+  if (end > 0 && end <= kMaxExtensionMethod && end < available && base_[end] == ' ' &&
+      !llhttp_knows_method(method)) {
+    // llhttp reads "POST" in its place, then the request line from the space on.
+    extension_method_ = {0, static_cast<uint32_t>(end)};
+    if (llhttp_execute(&parser_, "POST", 4) != HPE_OK) {
+      fail(400, "malformed request line");
+      status = ParseStatus::kError;
+      return true;
+    }
+    skipped = end - method_seen_;
+    data += skipped;
+    length -= skipped;
+    head_fed_ += skipped;
+    return false;
+  }
+  // A method llhttp knows, or bytes it is to refuse: it reads the held ones first.
+  if (method_seen_ > 0) {
+    const llhttp_errno_t err = llhttp_execute(&parser_, base_, method_seen_);
+    if (err != HPE_OK) {
+      status = after_execute(err, base_, method_seen_);
+      return true;
+    }
+  }
+  return false;
 }
 
 ParseStatus MessageParser::check_chunked_body(const char* data, uint64_t data_before,

@@ -78,7 +78,10 @@ class MessageParser {
   // Head fields, valid after kHeadComplete until the buffer is reused.
   const char* base() const { return base_; }
   std::string_view method_name() const;
+  // An extension method llhttp does not know (request_method.hpp) is HTTP_POST here: framed by
+  // its fields, not idempotent, neither GET nor HEAD. method_name() says which it is.
   llhttp_method_t method() const { return static_cast<llhttp_method_t>(parser_.method); }
+  bool extension_method() const { return extension_method_.length > 0; }
   std::string_view target() const { return url_.in(base_); }
   // The host a request names, found and checked with its head: an absolute-form target's
   // authority, which stands in for the Host field (RFC 9112 3.2.2), or else the Host field (empty
@@ -152,6 +155,9 @@ class MessageParser {
   // The fast path's halves: a whole plain head at the start of a message, and a body of known
   // length after it.
   bool try_plain_head(const char* data, size_t length, ParseStatus& status);
+  // Reads a request's method ahead of llhttp (request_method.hpp). True when feed() returns
+  // `status` at once; else `data` and `length` are what llhttp reads, after `skipped` bytes.
+  bool read_method(const char*& data, size_t& length, size_t& skipped, ParseStatus& status);
   ParseStatus feed_plain_body(const char* data, size_t length);
   // After each run of a chunked body: refuses framing beyond what its chunks need (extensions,
   // padding, trailers) over limits_.header_block, and, at its end, a body not ended by CRLF.
@@ -174,6 +180,12 @@ class MessageParser {
   HeaderState header_state_ = HeaderState::kNone;
   size_t head_length_ = 0;
   size_t head_fed_ = 0;  // bytes fed while the head was incomplete
+  // A request's method, read ahead of llhttp: whether its end has been seen, how many of its
+  // bytes have come before that (held at base_, not yet given to llhttp), and the method itself
+  // when llhttp does not know it.
+  bool method_read_ = false;
+  size_t method_seen_ = 0;
+  Span extension_method_;
 
   bool head_complete_ = false;
   bool plain_ = false;

@@ -140,6 +140,7 @@ void check_rewrite(const MessageParser& request, uint8_t options) {
   check(again.has_content_length() == request.has_content_length());
   check(again.content_length() == request.content_length());
   check(again.method() == request.method());
+  check(again.method_name() == request.method_name());
 }
 
 // What routing sees of the path is normal: it starts with '/', and normalizing it again changes

@@ -141,6 +141,22 @@ def test_chunked_body_with_extensions_and_trailers(echo_proxy):
         assert c.request(path="/after").status == 200
 
 
+def test_extension_methods_are_forwarded(echo_proxy):
+    """RFC 9110 9.1: a method is any token; a proxy forwards one it does not know, as nginx and
+    HAProxy do (llhttp 8.1 alone refuses QUERY). Lower case stays a 400, as in nginx: "head" is not
+    HEAD to the proxy, which would wait for the body a lenient server reading HEAD never sends."""
+    be, sb = echo_proxy
+    with RawConn(sb.port) as c:
+        for method in ["QUERY", "PURGE-ALL", "MY_METHOD"]:
+            r = c.request(method, "/m?x=1", body=b"select 1")
+            info = r.json()
+            assert (r.status, info["method"], info["target"], info["body_len"]) == \
+                (200, method, "/m?x=1", 8), method
+    for method in ["get", "Query", "M1"]:
+        r = request(sb.port, method, "/m")
+        assert r.status == 400, method
+
+
 def test_framing_fields_reach_the_upstream_in_their_canonical_spelling(echo_proxy):
     """The body goes upstream framed as it came, so the next hop must read its framing fields as
     the proxy did. A reader that knows "chunked" alone takes ",chunked" or "ChUnKeD" for an unknown

@@ -346,6 +346,12 @@ TEST(BuildUpstreamRequest, WritesFramingFieldsInTheirCanonicalSpelling) {
   }
 }
 
+TEST(BuildUpstreamRequest, KeepsAnExtensionMethod) {
+  const std::string out =
+      upstream_bytes("QUERY /s HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", kFromClient);
+  EXPECT_THAT(out, StartsWith("QUERY /s HTTP/1.1\r\n"));
+}
+
 TEST(BuildUpstreamRequest, TargetOverride) {
   const Head h = upstream_head("GET /api/users?id=3 HTTP/1.1\r\nHost: h\r\n\r\n",
                                {"10.0.0.7", "/users?id=3", false, "backends", {}, {}, {}});
