@@ -2,6 +2,7 @@
 request and response body framing, hop-by-hop headers, forwarding headers, bodiless responses,
 interim responses and Expect: 100-continue, and close-delimited responses."""
 
+import contextlib
 import hashlib
 import re
 import socket
@@ -19,6 +20,24 @@ def echo_proxy(echo_backend, switchboard):
     be = echo_backend()
     sb = proxy_for(switchboard, [be.addr])
     return be, sb
+
+
+@contextlib.contextmanager
+def proxy_to_canned_answers(switchboard, *answers):
+    """A switchboard in front of a raw backend that answers the requests it reads (heads without
+    bodies), in order, with `answers`: the bytes a backend that breaks a rule would send."""
+    remaining = iter(answers)
+
+    def answer(sock):
+        with sock:
+            for _ in heads_received(sock):
+                sock.sendall(next(remaining))
+
+    lsock, addr = serve_in_threads(answer)
+    try:
+        yield switchboard(config=make_config([service("up", [addr])]))
+    finally:
+        lsock.close()
 
 
 def names(headers):
@@ -185,26 +204,13 @@ def test_framing_fields_reach_the_upstream_in_their_canonical_spelling(echo_prox
 def test_framing_fields_reach_the_client_in_their_canonical_spelling(switchboard):
     """The response side of the test above: the client gets "chunked" and a length without
     leading zeros, whatever spelling the backend used."""
-    answers = iter([
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: , ChUnKeD\r\n\r\n2\r\nok\r\n0\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nContent-Length: 0002\r\n\r\nok",
-    ])
-
-    def answer(sock):
-        with sock:
-            for _ in heads_received(sock):
-                sock.sendall(next(answers))
-
-    lsock, addr = serve_in_threads(answer)
-    try:
-        sb = switchboard(config=make_config([service("up", [addr])]))
-        with RawConn(sb.port) as c:
-            r = c.request()
-            assert (r.header_all("Transfer-Encoding"), r.body) == (["chunked"], b"ok"), r
-            r = c.request()
-            assert (r.header_all("Content-Length"), r.body) == (["2"], b"ok"), r
-    finally:
-        lsock.close()
+    with proxy_to_canned_answers(
+            switchboard, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: , ChUnKeD\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0002\r\n\r\nok") as sb, RawConn(sb.port) as c:
+        r = c.request()
+        assert (r.header_all("Transfer-Encoding"), r.body) == (["chunked"], b"ok"), r
+        r = c.request()
+        assert (r.header_all("Content-Length"), r.body) == (["2"], b"ok"), r
 
 
 # -- response bodies -------------------------------------------------------------------------
@@ -454,32 +460,20 @@ def test_length_fields_of_a_1xx_or_204_are_not_relayed(switchboard):
     a 1xx or a 204. A backend's stray ones are dropped (as HAProxy drops both; nginx drops the
     Transfer-Encoding), so a client that reads them as framing is not left waiting for a body; the
     next answer still arrives."""
-    answers = iter([
-        b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\nContent-Length: 0\r\n\r\n"
-        b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nX-Kept: yes\r\n\r\n",
-        b"HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
-    ])
-
-    def answer(sock):
-        with sock:
-            for _ in heads_received(sock):
-                sock.sendall(next(answers))
-
-    lsock, addr = serve_in_threads(answer)
-    try:
-        sb = switchboard(config=make_config([service("up", [addr])]))
-        with RawConn(sb.port) as c:
-            r = c.request()
-            assert [(i.status, i.has("Content-Length")) for i in r.interim] == [(103, False)], r
-            assert r.interim[0].header("Link") == "</a.css>"
-            assert (r.status, r.header("X-Kept"), r.has("Content-Length")) == (204, "yes", False), r
-            r = c.request()
-            assert (r.status, r.has("Transfer-Encoding"), r.body) == (204, False, b""), r
-            r = c.request()
-            assert (r.status, r.body) == (200, b"ok"), r
-    finally:
-        lsock.close()
+    with proxy_to_canned_answers(
+            switchboard,
+            b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\nContent-Length: 0\r\n\r\n"
+            b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nX-Kept: yes\r\n\r\n",
+            b"HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok") as sb, RawConn(sb.port) as c:
+        r = c.request()
+        assert [(i.status, i.has("Content-Length")) for i in r.interim] == [(103, False)], r
+        assert r.interim[0].header("Link") == "</a.css>"
+        assert (r.status, r.header("X-Kept"), r.has("Content-Length")) == (204, "yes", False), r
+        r = c.request()
+        assert (r.status, r.has("Transfer-Encoding"), r.body) == (204, False, b""), r
+        r = c.request()
+        assert (r.status, r.body) == (200, b"ok"), r
 
 
 def test_304_has_no_body_even_with_content_length(echo_proxy):
