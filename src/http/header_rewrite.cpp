@@ -170,6 +170,17 @@ bool wrote_canonical_framing(const MessageParser& m, uint32_t i, KeptFields& kep
   return false;
 }
 
+// RFC 9112 4: a reason phrase is HTAB, SP, VCHAR and obs-text. llhttp lets other bytes through
+// (a NUL, an escape sequence); a phrase with one goes out empty, which RFC 9112 lets an
+// intermediary do (a client must not rely on the phrase), so no client, terminal or log gets them.
+bool is_reason_phrase(std::string_view reason) {
+  for (const char c : reason) {
+    const auto byte = static_cast<unsigned char>(c);
+    if ((byte < 0x20 && byte != '\t') || byte == 0x7f) return false;
+  }
+  return true;
+}
+
 // Whether `name` is `field` as a CGI-style backend reads it: case aside, '_' and '-' alike. PHP,
 // WSGI and Rack make "X_Real_IP" and "X-Real-IP" the one variable HTTP_X_REAL_IP, so a client
 // could send one of the fields the proxy sets under the other spelling (nginx drops every field
@@ -245,7 +256,10 @@ void build_client_response(const MessageParser& response, const ResponseRewrite&
   char code[8];
   const auto [end, ec] = std::to_chars(code, code + sizeof code, response.status_code());
   (void)ec;
-  out.append("HTTP/1.1 ").append(code, end).append(" ").append(response.reason()).append("\r\n");
+  const std::string_view reason = response.reason();
+  out.append("HTTP/1.1 ").append(code, end).append(" ");
+  if (is_reason_phrase(reason)) out.append(reason);
+  out.append("\r\n");
 
   const ConnectionTokens named(response);
   KeptFields kept(response, out);

@@ -60,6 +60,13 @@ void check_rewrite(const MessageParser& response, uint8_t options, bool no_body)
   std::string out;
   sb::http::build_client_response(response, rewrite, out);
   std::vector<Field> fields = written_fields(out);
+  // The status line carries no control byte but its CRLF (a reason phrase with one goes empty).
+  const size_t line_end = out.find("\r\n");
+  check(line_end != std::string::npos);
+  for (size_t i = 0; i < line_end; ++i) {
+    const auto byte = static_cast<unsigned char>(out[i]);
+    check((byte >= 0x20 && byte != 0x7f) || byte == '\t');
+  }
 
   // The Connection field the proxy adds itself comes last.
   const char* added = upgrade                 ? " upgrade"

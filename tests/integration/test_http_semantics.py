@@ -455,6 +455,27 @@ def test_204_has_no_body(nginx_backends, echo_backend, switchboard):
         assert c.read_response().body == b"backend-0\n"
 
 
+def test_a_reason_phrase_with_a_control_byte_goes_out_empty(switchboard):
+    """RFC 9112 4: a reason phrase is HTAB, SP, VCHAR and obs-text, and an intermediary may
+    overwrite it. llhttp lets a NUL or an escape sequence through there, and nginx and HAProxy
+    relay them; the client, its terminal and its logs get an empty phrase instead. A valid phrase
+    (obs-text included) is relayed as it came."""
+    with proxy_to_canned_answers(
+            switchboard, b"HTTP/1.1 200 O\x00K\r\nContent-Length: 2\r\n\r\nok",
+            b"HTTP/1.1 200 \x1b[31mRed\r\nContent-Length: 2\r\n\r\nok",
+            b"HTTP/1.1 200 Tr\xe8s bien\r\nContent-Length: 2\r\n\r\nok") as sb:
+        with socket.create_connection(("127.0.0.1", sb.port)) as s:
+            s.settimeout(5)
+            lines = []
+            for _ in range(3):
+                s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+                head = b""
+                while not head.endswith(b"\r\n\r\nok"):
+                    head += s.recv(1)
+                lines.append(head.split(b"\r\n")[0])
+    assert lines == [b"HTTP/1.1 200 ", b"HTTP/1.1 200 ", b"HTTP/1.1 200 Tr\xe8s bien"], lines
+
+
 def test_length_fields_of_a_1xx_or_204_are_not_relayed(switchboard):
     """RFC 9110 8.6 and RFC 9112 6.1: a sender must not put Content-Length or Transfer-Encoding on
     a 1xx or a 204. A backend's stray ones are dropped (as HAProxy drops both; nginx drops the

@@ -533,6 +533,22 @@ TEST(BuildClientResponse, WritesFramingFieldsInTheirCanonicalSpelling) {
               ElementsAre("9"));
 }
 
+// RFC 9112 4: a reason phrase is HTAB, SP, VCHAR and obs-text. One with another byte goes out
+// empty (RFC 9112 lets an intermediary overwrite it): no control byte reaches the client.
+TEST(BuildClientResponse, EmptiesAReasonPhraseWithAControlByte) {
+  for (const std::string& reason : {std::string("O\x01K"), std::string("O\x1b[31mK"),
+                                    std::string("O\x7fK"), std::string("O\0K", 3)}) {
+    EXPECT_THAT(client_bytes("HTTP/1.1 200 " + reason + "\r\nContent-Length: 0\r\n\r\n", {}),
+                StartsWith("HTTP/1.1 200 \r\nContent-Length: 0\r\n"))
+        << reason;
+  }
+  for (const std::string reason : {"OK", "Not\tFound", "Tr\xe8s bien", "A-B_C (d) !"}) {
+    EXPECT_THAT(client_bytes("HTTP/1.1 200 " + reason + "\r\nContent-Length: 0\r\n\r\n", {}),
+                StartsWith("HTTP/1.1 200 " + reason + "\r\n"))
+        << reason;
+  }
+}
+
 // RFC 9110 8.6 / RFC 9112 6.1: no Content-Length or Transfer-Encoding on a 1xx or a 204. A 304
 // and the answer to a HEAD keep theirs: they describe the representation a GET would get.
 TEST(BuildClientResponse, DropsLengthFieldsOfResponsesThatCannotHaveABody) {
