@@ -72,7 +72,7 @@ void MessageParser::begin(const char* base, const ParseLimits& limits, bool no_b
   head_fed_ = 0;
   method_read_ = kind_ != MessageKind::kRequest;
   method_seen_ = 0;
-  extension_method_ = {};
+  extension_method_length_ = 0;
   head_complete_ = false;
   plain_ = false;
   message_complete_ = false;
@@ -91,7 +91,7 @@ void MessageParser::begin(const char* base, const ParseLimits& limits, bool no_b
 }
 
 std::string_view MessageParser::method_name() const {
-  if (extension_method()) return extension_method_.in(base_);
+  if (extension_method()) return {base_, extension_method_length_};
   return llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
 }
 
@@ -140,7 +140,7 @@ bool MessageParser::read_method(const char*& data, size_t& length, size_t& skipp
   if (end > 0 && end <= kMaxExtensionMethod && end < available && base_[end] == ' ' &&
       !llhttp_knows_method(method)) {
     // llhttp reads "POST" in its place, then the request line from the space on.
-    extension_method_ = {0, static_cast<uint32_t>(end)};
+    extension_method_length_ = end;
     if (llhttp_execute(&parser_, "POST", 4) != HPE_OK) {
       fail(400, "malformed request line");
       status = ParseStatus::kError;
@@ -187,7 +187,7 @@ ParseStatus MessageParser::check_chunked_body(const char* data, uint64_t data_be
   // message are framing, after every data byte, so decoding in place never overwrote them.)
   constexpr uint32_t kCrLfCrLf = 0x0d0a0d0a;
   if (status == ParseStatus::kMessageComplete && chunked_tail_ != kCrLfCrLf) {
-    fail(kind_ == MessageKind::kRequest ? 400 : 502, "chunked body not ended by CRLF");
+    fail(malformed_status(), "chunked body not ended by CRLF");
     return ParseStatus::kError;
   }
   return status;
@@ -306,7 +306,7 @@ ParseStatus MessageParser::after_execute(llhttp_errno_t err, const char* data, s
   }
   if (error_status_ == 0) {
     const char* reason = llhttp_get_error_reason(&parser_);
-    fail(kind_ == MessageKind::kRequest ? 400 : 502, reason != nullptr ? reason : "malformed");
+    fail(malformed_status(), reason != nullptr ? reason : "malformed");
   }
   return ParseStatus::kError;
 }
@@ -421,8 +421,7 @@ int MessageParser::on_header_value_complete(llhttp_t* p) {
   // takes the field for chunked would read the next message as chunks (HAProxy answers 400, nginx
   // 501). Refused as a coding list that does not end in chunked.
   if (value.length == 0 && iequals(m.header_name(m.header_count_ - 1), "transfer-encoding")) {
-    return m.fail(m.kind_ == MessageKind::kRequest ? 400 : 502,
-                  "Transfer-Encoding is not chunked-last");
+    return m.fail(m.malformed_status(), "Transfer-Encoding is not chunked-last");
   }
   return 0;
 }
@@ -441,8 +440,7 @@ int MessageParser::complete_head() {
   // "chunked" as chunked once, but the two fields forwarded (trimmed) are chunked twice, which a
   // strict next hop refuses (found by the request fuzzer).
   if ((parser_.flags & F_TRANSFER_ENCODING) != 0 && count_fields("transfer-encoding") > 1) {
-    return fail(kind_ == MessageKind::kRequest ? 400 : 502,
-                "more than one Transfer-Encoding field");
+    return fail(malformed_status(), "more than one Transfer-Encoding field");
   }
   if (kind_ == MessageKind::kRequest) {
     if (limits_.body_size != 0 && (parser_.flags & F_CONTENT_LENGTH) != 0 &&
@@ -547,8 +545,7 @@ int MessageParser::on_chunk_header(llhttp_t* p) {
 int MessageParser::check_trailer_name(const char* at, size_t length) {
   for (size_t i = 0; i < length; ++i) {
     if (!is_token_char(at[i])) {
-      return fail(kind_ == MessageKind::kRequest ? 400 : 502,
-                  "invalid character in a trailer field name");
+      return fail(malformed_status(), "invalid character in a trailer field name");
     }
   }
   trailer_name_end_ = at + length;
@@ -564,7 +561,7 @@ int MessageParser::check_trailer_name(const char* at, size_t length) {
 int MessageParser::check_trailer_value(const char* at, size_t length) {
   // llhttp reports an empty value as an empty piece at the start of the next line.
   if (length == 0) return 0;
-  const int status = kind_ == MessageKind::kRequest ? 400 : 502;
+  const int status = malformed_status();
   if (trailer_in_gap_) {
     const char* gap = trailer_name_input_ == inputs_ ? trailer_name_end_ : feed_begin_;
     if (trailer_gap_broke_ || has_line_break(gap, at)) {

@@ -81,7 +81,7 @@ class MessageParser {
   // An extension method llhttp does not know (request_method.hpp) is HTTP_POST here: framed by
   // its fields, not idempotent, neither GET nor HEAD. method_name() says which it is.
   llhttp_method_t method() const { return static_cast<llhttp_method_t>(parser_.method); }
-  bool extension_method() const { return extension_method_.length > 0; }
+  bool extension_method() const { return extension_method_length_ > 0; }
   std::string_view target() const { return url_.in(base_); }
   // The host a request names, found and checked with its head: an absolute-form target's
   // authority, which stands in for the Host field (RFC 9112 3.2.2), or else the Host field (empty
@@ -148,6 +148,8 @@ class MessageParser {
   static MessageParser& self(llhttp_t* p) { return *static_cast<MessageParser*>(p->data); }
   static void extend(Span& span, const char* base, const char* at, size_t length);
   int fail(int status, const char* reason);
+  // The status for a malformed message: 400 to a client's request, 502 for an upstream's response.
+  int malformed_status() const { return kind_ == MessageKind::kRequest ? 400 : 502; }
   uint32_t count_fields(std::string_view name) const;
   // Whether the connection may carry another message after this one.
   bool keeps_alive() const;
@@ -181,11 +183,11 @@ class MessageParser {
   size_t head_length_ = 0;
   size_t head_fed_ = 0;  // bytes fed while the head was incomplete
   // A request's method, read ahead of llhttp: whether its end has been seen, how many of its
-  // bytes have come before that (held at base_, not yet given to llhttp), and the method itself
-  // when llhttp does not know it.
+  // bytes have come before that (held at base_, not yet given to llhttp), and the length of the
+  // method, which starts at base_, when llhttp does not know it.
   bool method_read_ = false;
   size_t method_seen_ = 0;
-  Span extension_method_;
+  size_t extension_method_length_ = 0;
 
   bool head_complete_ = false;
   bool plain_ = false;
